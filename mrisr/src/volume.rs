@@ -1,0 +1,174 @@
+//! The one data type every stage shares: a 3D scalar volume with its place in patient space.
+//!
+//! Conventions (the same as NIfTI and dcm2niix, so a volume round-trips through both):
+//! - `data` is stored with `i` varying fastest, then `j`, then `k` (NIfTI / Fortran order).
+//! - `affine` maps a voxel index `(i, j, k, 1)` to RAS+ millimetres (x = Right, y = Anterior,
+//!   z = Superior), like a NIfTI sform. DICOM is LPS+, so readers flip the first two rows.
+//! - `spacing[a]` is the length of affine column `a` (always > 0).
+
+use serde::{Deserialize, Serialize};
+
+/// Voxel index -> RAS+ mm, row-major 4x4 (last row `0 0 0 1`).
+pub type Affine = [[f64; 4]; 4];
+
+/// Where a volume came from and what a writer should carry over.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Human-readable description (DICOM SeriesDescription, NIfTI `descrip`).
+    pub description: String,
+    /// File or folder it was read from, for error messages and provenance.
+    pub source: String,
+    /// DICOM attributes of the source series that a derived series must keep (patient, study,
+    /// frame of reference...). `None` for volumes that did not come from DICOM.
+    pub dicom: Option<crate::io::dicom::SourceAttributes>,
+}
+
+/// A 3D scalar volume: f32 voxels, their grid and their position in patient space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Volume {
+    /// Voxel counts along i, j, k.
+    pub dims: [usize; 3],
+    /// Voxel size in mm along i, j, k.
+    pub spacing: [f64; 3],
+    /// Voxel index -> RAS+ mm.
+    pub affine: Affine,
+    /// `dims[0] * dims[1] * dims[2]` voxels, `i` fastest.
+    pub data: Vec<f32>,
+    pub meta: Metadata,
+}
+
+impl Volume {
+    /// A volume of zeros on an axis-aligned grid with its first voxel at the origin.
+    pub fn zeros(dims: [usize; 3], spacing: [f64; 3]) -> Self {
+        Self::from_data(dims, spacing, vec![0.0; dims.iter().product()])
+    }
+
+    /// Wraps `data` (i fastest) on an axis-aligned grid with its first voxel at the origin.
+    ///
+    /// Panics if `data.len()` does not match `dims`: that is a programming error, not bad input.
+    pub fn from_data(dims: [usize; 3], spacing: [f64; 3], data: Vec<f32>) -> Self {
+        assert_eq!(
+            data.len(),
+            dims.iter().product::<usize>(),
+            "data length must match dims"
+        );
+        Self {
+            dims,
+            spacing,
+            affine: diagonal_affine(spacing),
+            data,
+            meta: Metadata::default(),
+        }
+    }
+
+    /// Number of voxels.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Linear index of voxel `(i, j, k)`.
+    #[inline]
+    pub fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.dims[0] * (j + self.dims[1] * k)
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize, j: usize, k: usize) -> f32 {
+        self.data[self.index(i, j, k)]
+    }
+
+    #[inline]
+    pub fn set(&mut self, i: usize, j: usize, k: usize, v: f32) {
+        let idx = self.index(i, j, k);
+        self.data[idx] = v;
+    }
+
+    /// Smallest and largest voxel value (`(0, 0)` for an empty volume).
+    pub fn min_max(&self) -> (f32, f32) {
+        let mut it = self.data.iter().copied().filter(|v| v.is_finite());
+        let Some(first) = it.next() else {
+            return (0.0, 0.0);
+        };
+        it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    }
+
+    /// RAS+ mm position of voxel `(i, j, k)` (fractional indices allowed).
+    pub fn world(&self, ijk: [f64; 3]) -> [f64; 3] {
+        let a = &self.affine;
+        std::array::from_fn(|r| a[r][0] * ijk[0] + a[r][1] * ijk[1] + a[r][2] * ijk[2] + a[r][3])
+    }
+
+    /// Recomputes `spacing` from the affine's column lengths.
+    pub fn spacing_from_affine(affine: &Affine) -> [f64; 3] {
+        std::array::from_fn(|c| {
+            (0..3)
+                .map(|r| affine[r][c] * affine[r][c])
+                .sum::<f64>()
+                .sqrt()
+        })
+    }
+
+    /// The same volume sampled on a grid `factor` times finer along each axis, covering the
+    /// same field of view: voxel centres move so the new grid's outer edges match the old.
+    /// Only the geometry is computed here; `data` is left empty for a resampler to fill.
+    pub fn refined_geometry(&self, factor: [usize; 3]) -> Volume {
+        let dims: [usize; 3] = std::array::from_fn(|a| self.dims[a] * factor[a]);
+        let mut affine = self.affine;
+        for c in 0..3 {
+            let f = factor[c] as f64;
+            // New voxel 0 centre sits at old index -0.5 + 0.5/f.
+            let shift = -0.5 + 0.5 / f;
+            for (r, row) in affine.iter_mut().enumerate().take(3) {
+                row[3] += self.affine[r][c] * shift;
+                row[c] = self.affine[r][c] / f;
+            }
+        }
+        Volume {
+            dims,
+            spacing: Self::spacing_from_affine(&affine),
+            affine,
+            data: Vec::new(),
+            meta: self.meta.clone(),
+        }
+    }
+}
+
+/// Axis-aligned affine with the given voxel size and the first voxel at the origin.
+pub fn diagonal_affine(spacing: [f64; 3]) -> Affine {
+    [
+        [spacing[0], 0.0, 0.0, 0.0],
+        [0.0, spacing[1], 0.0, 0.0],
+        [0.0, 0.0, spacing[2], 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_i_fastest() {
+        let mut v = Volume::zeros([2, 3, 4], [1.0; 3]);
+        v.set(1, 2, 3, 7.0);
+        assert_eq!(v.data[1 + 2 * (2 + 3 * 3)], 7.0);
+        assert_eq!(v.get(1, 2, 3), 7.0);
+    }
+
+    #[test]
+    fn refined_geometry_keeps_field_of_view() {
+        let mut v = Volume::zeros([4, 4, 10], [0.5, 0.5, 2.0]);
+        v.affine[0][3] = 10.0;
+        let r = v.refined_geometry([1, 1, 2]);
+        assert_eq!(r.dims, [4, 4, 20]);
+        assert_eq!(r.spacing, [0.5, 0.5, 1.0]);
+        // Old slice 0 covers z in [-1, 1]; new slices 0 and 1 are centred at -0.5 and 0.5.
+        assert!((r.world([0.0, 0.0, 0.0])[2] + 0.5).abs() < 1e-12);
+        assert!((r.world([0.0, 0.0, 1.0])[2] - 0.5).abs() < 1e-12);
+        assert_eq!(r.world([0.0, 0.0, 0.0])[0], 10.0);
+    }
+}
