@@ -9,7 +9,9 @@
 
 pub mod error;
 pub mod io;
+pub mod tiles;
 pub mod volume;
+
 
 pub use error::{Error, Result};
 pub use volume::{Affine, Metadata, Volume};

@@ -112,6 +112,47 @@ impl Volume {
         })
     }
 
+    /// The same volume with its axes reordered: new axis `a` is old axis `order[a]`.
+    /// The affine columns move with the data, so every voxel keeps its place in patient space.
+    pub fn permuted(&self, order: [usize; 3]) -> Volume {
+        let mut seen = [false; 3];
+        order.iter().for_each(|&a| seen[a] = true);
+        assert!(seen.iter().all(|&s| s), "order must be a permutation of 0, 1, 2");
+        let dims: [usize; 3] = std::array::from_fn(|a| self.dims[order[a]]);
+        let mut affine = self.affine;
+        for r in 0..3 {
+            for a in 0..3 {
+                affine[r][a] = self.affine[r][order[a]];
+            }
+        }
+        // Strides of the old layout, read in the new axis order.
+        let old_stride = [1, self.dims[0], self.dims[0] * self.dims[1]];
+        let s: [usize; 3] = std::array::from_fn(|a| old_stride[order[a]]);
+        let mut data = Vec::with_capacity(self.data.len());
+        for k in 0..dims[2] {
+            for j in 0..dims[1] {
+                let base = j * s[1] + k * s[2];
+                data.extend((0..dims[0]).map(|i| self.data[base + i * s[0]]));
+            }
+        }
+        Volume {
+            dims,
+            spacing: std::array::from_fn(|a| self.spacing[order[a]]),
+            affine,
+            data,
+            meta: self.meta.clone(),
+        }
+    }
+
+    /// The permutation that undoes `permuted(order)`.
+    pub fn inverse_order(order: [usize; 3]) -> [usize; 3] {
+        let mut inv = [0; 3];
+        for (a, &o) in order.iter().enumerate() {
+            inv[o] = a;
+        }
+        inv
+    }
+
     /// The same volume sampled on a grid `factor` times finer along each axis, covering the
     /// same field of view: voxel centres move so the new grid's outer edges match the old.
     /// Only the geometry is computed here; `data` is left empty for a resampler to fill.
@@ -157,6 +198,21 @@ mod tests {
         v.set(1, 2, 3, 7.0);
         assert_eq!(v.data[1 + 2 * (2 + 3 * 3)], 7.0);
         assert_eq!(v.get(1, 2, 3), 7.0);
+    }
+
+    #[test]
+    fn permutation_keeps_world_positions_and_inverts() {
+        let dims = [3, 4, 5];
+        let mut v = Volume::from_data(dims, [0.5, 1.0, 2.0], (0..60).map(|x| x as f32).collect());
+        v.affine[0][3] = -7.0;
+        let order = [2, 0, 1];
+        let p = v.permuted(order);
+        assert_eq!(p.dims, [5, 3, 4]);
+        assert_eq!(p.spacing, [2.0, 0.5, 1.0]);
+        // Voxel (i, j, k) of the original is voxel (k, i, j) of the permuted volume.
+        assert_eq!(p.get(4, 2, 1), v.get(2, 1, 4));
+        assert_eq!(p.world([4.0, 2.0, 1.0]), v.world([2.0, 1.0, 4.0]));
+        assert_eq!(p.permuted(Volume::inverse_order(order)), v);
     }
 
     #[test]
