@@ -8,9 +8,19 @@
 //! for wasm32-unknown-unknown.
 
 pub mod error;
+pub mod degrade;
 pub mod io;
+pub mod model;
+pub mod normalize;
+pub mod resample;
+pub mod task;
 pub mod tiles;
 pub mod volume;
+
+#[cfg(feature = "nn")]
+pub mod infer;
+#[cfg(feature = "nn")]
+pub mod pipeline;
 
 
 pub use error::{Error, Result};

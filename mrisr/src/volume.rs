@@ -178,6 +178,32 @@ impl Volume {
     }
 }
 
+/// The sub-volume of `size` voxels starting at voxel `start` (clipped to the volume), with the
+/// affine moved so every voxel keeps its place in patient space.
+pub fn crop(v: &Volume, start: [usize; 3], size: [usize; 3]) -> Volume {
+    let start: [usize; 3] = std::array::from_fn(|a| start[a].min(v.dims[a]));
+    let dims: [usize; 3] = std::array::from_fn(|a| size[a].min(v.dims[a] - start[a]));
+    let mut data = Vec::with_capacity(dims.iter().product());
+    for k in start[2]..start[2] + dims[2] {
+        for j in start[1]..start[1] + dims[1] {
+            let row = v.index(start[0], j, k);
+            data.extend_from_slice(&v.data[row..row + dims[0]]);
+        }
+    }
+    let mut affine = v.affine;
+    let origin = v.world(start.map(|s| s as f64));
+    for r in 0..3 {
+        affine[r][3] = origin[r];
+    }
+    Volume { dims, spacing: v.spacing, affine, data, meta: v.meta.clone() }
+}
+
+/// The centred sub-volume of (at most) `size` voxels.
+pub fn center_crop(v: &Volume, size: [usize; 3]) -> Volume {
+    let start = std::array::from_fn(|a| v.dims[a].saturating_sub(size[a]) / 2);
+    crop(v, start, size)
+}
+
 /// Axis-aligned affine with the given voxel size and the first voxel at the origin.
 pub fn diagonal_affine(spacing: [f64; 3]) -> Affine {
     [
@@ -213,6 +239,16 @@ mod tests {
         assert_eq!(p.get(4, 2, 1), v.get(2, 1, 4));
         assert_eq!(p.world([4.0, 2.0, 1.0]), v.world([2.0, 1.0, 4.0]));
         assert_eq!(p.permuted(Volume::inverse_order(order)), v);
+    }
+
+    #[test]
+    fn crop_keeps_world_positions() {
+        let v = Volume::from_data([4, 5, 6], [1.0, 2.0, 3.0], (0..120).map(|x| x as f32).collect());
+        let c = crop(&v, [1, 2, 3], [2, 2, 10]);
+        assert_eq!(c.dims, [2, 2, 3]);
+        assert_eq!(c.get(1, 1, 2), v.get(2, 3, 5));
+        assert_eq!(c.world([1.0, 1.0, 2.0]), v.world([2.0, 3.0, 5.0]));
+        assert_eq!(center_crop(&v, [2, 3, 4]).get(0, 0, 0), v.get(1, 1, 1));
     }
 
     #[test]

@@ -1,1 +1,219 @@
-fn main() {}
+//! `mrisr`: look at, convert and super-resolve MRI volumes from the command line.
+//! The flags are documented where they are defined; `mrisr help <command>` is the manual.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use mrisr::Volume;
+use mrisr::io::dicom;
+use mrisr::io::nifti;
+
+#[derive(Parser)]
+#[command(name = "mrisr", version, about = "3D MRI super-resolution that runs where the data is")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the DICOM series in a folder (or describe a NIfTI / DICOM file).
+    Inspect {
+        /// A folder (searched recursively), a DICOM file or a NIfTI file.
+        input: PathBuf,
+    },
+    /// Convert a DICOM series or NIfTI file to NIfTI (.nii, .nii.gz) or to a DICOM series (a folder).
+    Convert {
+        /// A folder of DICOM files, a DICOM file or a NIfTI file.
+        input: PathBuf,
+        /// `name.nii` / `name.nii.gz` for NIfTI; anything else is a folder for a DICOM series.
+        output: PathBuf,
+        #[command(flatten)]
+        pick: Pick,
+    },
+    /// Super-resolve a volume with a weight file and write the result (NIfTI or DICOM).
+    Upscale {
+        /// A folder of DICOM files, a DICOM file or a NIfTI file (a real low-resolution scan).
+        input: PathBuf,
+        /// `name.nii` / `name.nii.gz` for NIfTI; anything else is a folder for a DICOM series.
+        output: PathBuf,
+        /// Weight file (from `cargo run -p trainer` or www/weights/).
+        #[arg(long)]
+        weights: PathBuf,
+        #[command(flatten)]
+        pick: Pick,
+        /// Compute device.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceArg,
+        /// Largest tile (voxels, halo included) sent to the device at once.
+        #[arg(long, default_value_t = 96 * 96 * 96)]
+        max_tile_voxels: usize,
+        /// Axis (0, 1 or 2, in the volume's NIfTI order) to treat as the low-resolution one;
+        /// default: the one with the largest voxel spacing.
+        #[arg(long)]
+        axis: Option<usize>,
+    },
+}
+
+#[derive(clap::Args)]
+struct Pick {
+    /// Which series of the folder (number from `mrisr inspect`); needed when there are several.
+    #[arg(long)]
+    series: Option<usize>,
+    /// Which volume of a multi-volume series or 4D NIfTI (0-based).
+    #[arg(long, default_value_t = 0)]
+    volume: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceArg {
+    /// burn's pure-Rust CPU backend.
+    Cpu,
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect { input } => inspect(&input),
+        Command::Convert { input, output, pick } => {
+            let volume = load(&input, &pick)?;
+            save(&volume, &output)
+        }
+        Command::Upscale { input, output, weights, pick, device: _, max_tile_voxels, axis } => {
+            let volume = load(&input, &pick)?;
+            let bytes = std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
+            let device = burn::tensor::Device::flex();
+            let (net, card) = mrisr::model::weights::load(&weights.display().to_string(), &bytes, &device)?;
+            eprintln!("model: {} ({}), undoes {}", card.name, card.net.describe(), card.degradation);
+            let bar = ProgressBar::new(1).with_style(
+                ProgressStyle::with_template("[{bar:40}] {percent}% {msg} eta {eta}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
+            let result = mrisr::infer::block_on(mrisr::pipeline::upscale(
+                &net,
+                &card,
+                &volume,
+                axis,
+                opts,
+                &device,
+                &mut |p| {
+                    bar.set_length(p.voxels_total as u64);
+                    bar.set_position(p.voxels_done as u64);
+                    bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
+                    true
+                },
+            ))?;
+            bar.finish_and_clear();
+            eprintln!(
+                "{:?} at {:?} mm -> {:?} at {:?} mm",
+                volume.dims,
+                round(volume.spacing),
+                result.dims,
+                round(result.spacing)
+            );
+            save(&result, &output)
+        }
+    }
+}
+
+fn round(s: [f64; 3]) -> [f64; 3] {
+    s.map(|x| (x * 1e4).round() / 1e4)
+}
+
+fn is_nifti(p: &Path) -> bool {
+    let n = p.to_string_lossy();
+    n.ends_with(".nii") || n.ends_with(".nii.gz")
+}
+
+fn inspect(input: &Path) -> anyhow::Result<()> {
+    if input.is_file() && is_nifti(input) {
+        for (n, v) in nifti::read_nifti(input)?.iter().enumerate() {
+            println!("volume {n}: {:?} voxels, spacing {:?} mm, {}", v.dims, round(v.spacing), v.meta.description);
+        }
+        return Ok(());
+    }
+    let report = scan(input)?;
+    println!("{} series in {}", report.series.len(), input.display());
+    for (n, s) in report.series.iter().enumerate() {
+        println!(
+            "  [{n}] {:<40} {:<3} {:>4}x{:<4}x{:<4} {:.4}x{:.4}x{:.4} mm  {} volume(s), {} file(s){}",
+            s.description,
+            s.modality,
+            s.dims[0],
+            s.dims[1],
+            s.dims[2],
+            s.spacing[0],
+            s.spacing[1],
+            s.spacing[2],
+            s.volumes,
+            s.files.len(),
+            s.echo.map(|e| format!(", echo {e}")).unwrap_or_default()
+        );
+        for w in &s.warnings {
+            println!("        warning: {w}");
+        }
+        if let Some(p) = &s.problem {
+            println!("        cannot be loaded: {p}");
+        }
+    }
+    if !report.skipped.is_empty() {
+        println!("{} file(s) skipped:", report.skipped.len());
+        for s in &report.skipped {
+            println!("  {}: {}", s.name, s.reason);
+        }
+    }
+    Ok(())
+}
+
+fn scan(input: &Path) -> anyhow::Result<dicom::ScanReport> {
+    if input.is_dir() {
+        Ok(dicom::scan_dir(input)?)
+    } else {
+        Ok(dicom::scan_inputs(vec![dicom::DicomInput::Path(input.to_path_buf())]))
+    }
+}
+
+fn load(input: &Path, pick: &Pick) -> anyhow::Result<Volume> {
+    let mut volumes = if input.is_file() && is_nifti(input) {
+        nifti::read_nifti(input)?
+    } else {
+        let report = scan(input)?;
+        let series = match (report.series.len(), pick.series) {
+            (0, _) => {
+                let why = report.skipped.first().map(|s| format!(" (e.g. {}: {})", s.name, s.reason));
+                bail!("no DICOM series in {}{}", input.display(), why.unwrap_or_default())
+            }
+            (1, None) => &report.series[0],
+            (n, None) => bail!("{} holds {n} series: pick one with --series (see `mrisr inspect`)", input.display()),
+            (n, Some(i)) if i >= n => bail!("--series {i}: {} holds only {n} series", input.display()),
+            (_, Some(i)) => &report.series[i],
+        };
+        dicom::load_series(series)?
+    };
+    let count = volumes.len();
+    if pick.volume >= count {
+        bail!("--volume {}: {} holds {count} volume(s)", pick.volume, input.display());
+    }
+    Ok(volumes.swap_remove(pick.volume))
+}
+
+fn save(volume: &Volume, output: &Path) -> anyhow::Result<()> {
+    if is_nifti(output) {
+        nifti::write_nifti(volume, output)?;
+        eprintln!("wrote {}", output.display());
+    } else {
+        let files = dicom::write_series_to_dir(volume, &dicom::WriteOptions::default(), output)?;
+        eprintln!("wrote {} DICOM files to {}", files.len(), output.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,192 @@
+//! The model card: what a weight file says about itself (architecture, degradation it undoes,
+//! data, metrics, version). Stored inside the weight file and checked on load. No burn here, so
+//! the page and the CLI can read it without building the network.
+
+use serde::{Deserialize, Serialize};
+
+use crate::degrade::Degradation;
+
+/// Named network sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// 9 blocks x 64 channels: the seed experiment's network. Wants a GPU to train.
+    Seed,
+    /// 4 blocks x 16 channels: trains on two CPU cores, runs in a browser without a big GPU.
+    Fast,
+    /// 1 block x 4 channels: for tests only.
+    Tiny,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [Preset::Seed, Preset::Fast, Preset::Tiny];
+
+    pub fn config(self) -> SrNetConfig {
+        match self {
+            Preset::Seed => SrNetConfig { blocks: 9, channels: 64, residual_scale: 0.1 },
+            Preset::Fast => SrNetConfig { blocks: 4, channels: 16, residual_scale: 0.2 },
+            Preset::Tiny => SrNetConfig { blocks: 1, channels: 4, residual_scale: 1.0 },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Seed => "seed",
+            Preset::Fast => "fast",
+            Preset::Tiny => "tiny",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown preset '{s}' (expected seed, fast or tiny)"))
+    }
+}
+
+/// Shape of the network. Serialised into the model card, so a weight file says how to build
+/// the network that reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SrNetConfig {
+    /// Residual blocks (two convolutions each).
+    pub blocks: usize,
+    /// Feature channels inside the network.
+    pub channels: usize,
+    /// Scale of each block's residual before it is added (EDSR uses 0.1 for deep nets; it keeps
+    /// early training stable).
+    pub residual_scale: f32,
+}
+
+impl SrNetConfig {
+    /// Number of 3x3x3 convolutions on the longest path (head + 2 per block + body + tail).
+    pub fn depth(&self) -> usize {
+        2 * self.blocks + 3
+    }
+
+    /// How far (in voxels) an output voxel sees into its input: one voxel per convolution.
+    /// Tiles overlapping by this much give the same result as the whole volume at once.
+    pub fn receptive_radius(&self) -> usize {
+        self.depth()
+    }
+
+    /// Trainable parameters.
+    pub fn parameters(&self) -> usize {
+        let c = self.channels;
+        let conv = |cin: usize, cout: usize| cin * cout * 27 + cout;
+        conv(1, c) + self.blocks * 2 * conv(c, c) + conv(c, c) + conv(c, 1)
+    }
+
+    /// Multiply-accumulates per output voxel (a throughput yardstick for benchmarks).
+    pub fn macs_per_voxel(&self) -> usize {
+        let c = self.channels;
+        27 * (c + self.blocks * 2 * c * c + c * c + c)
+    }
+
+}
+
+/// Which loss the weights were trained with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum LossKind {
+    Mse,
+    /// MSE + `weight` x VGG16 feature distance on 2D slices along the three axes.
+    Perceptual { weight: f32 },
+}
+
+/// Quality on held-out data, next to the cubic baseline it has to beat.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CardMetrics {
+    pub psnr_db: f64,
+    pub ssim: f64,
+    pub baseline_psnr_db: f64,
+    pub baseline_ssim: f64,
+    /// What the numbers were computed on (volumes, blocks).
+    pub on: String,
+}
+
+/// Everything a weight file says about itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Format version of the card (bumped on incompatible changes).
+    pub format: u32,
+    pub name: String,
+    pub preset: Option<Preset>,
+    pub net: SrNetConfig,
+    /// The acquisition the network undoes: applied to a high-res volume it gives the network's
+    /// kind of input, and its `upsample` method puts a real low-res input on the target grid.
+    pub degradation: Degradation,
+    pub loss: LossKind,
+    /// Volumes trained on, and those held out.
+    pub train_data: Vec<String>,
+    pub held_out: Vec<String>,
+    pub steps: u64,
+    pub block: usize,
+    pub metrics: Option<CardMetrics>,
+    /// mrisr version that wrote the file.
+    pub mrisr_version: String,
+    /// Free text: licence of the weights, caveats ("not for diagnosis").
+    pub notes: String,
+}
+
+impl ModelCard {
+    pub const FORMAT: u32 = 1;
+
+    pub fn new(name: impl Into<String>, net: SrNetConfig, degradation: Degradation) -> Self {
+        Self {
+            format: Self::FORMAT,
+            name: name.into(),
+            preset: Preset::ALL.into_iter().find(|p| p.config() == net),
+            net,
+            degradation,
+            loss: LossKind::Mse,
+            train_data: Vec::new(),
+            held_out: Vec::new(),
+            steps: 0,
+            block: 32,
+            metrics: None,
+            mrisr_version: env!("CARGO_PKG_VERSION").to_string(),
+            notes: "Research use only; not for diagnosis.".to_string(),
+        }
+    }
+}
+
+/// Metadata key of the card JSON inside a weight file (a safetensors file).
+pub const CARD_KEY: &str = "mrisr.card";
+
+/// Reads the model card out of a weight file without building the network.
+///
+/// `name` is only used in error messages.
+pub fn read_card(name: &str, bytes: &[u8]) -> crate::Result<ModelCard> {
+    let bad = |reason: String| crate::Error::Weights { path: name.into(), reason };
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not an mrisr weight file (safetensors header: {e})")))?;
+    let json = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(CARD_KEY))
+        .ok_or_else(|| bad("a safetensors file, but without an mrisr model card".into()))?;
+    let card: ModelCard = serde_json::from_str(json)
+        .map_err(|e| bad(format!("model card is not readable: {e}")))?;
+    if card.format != ModelCard::FORMAT {
+        return Err(bad(format!(
+            "model card format {} (this mrisr reads format {})",
+            card.format,
+            ModelCard::FORMAT
+        )));
+    }
+    if card.net.blocks == 0 || card.net.channels == 0 || card.net.channels > 1024 || card.net.blocks > 256 {
+        return Err(bad(format!("implausible network shape {:?}", card.net)));
+    }
+    Ok(card)
+}
+
+impl SrNetConfig {
+    /// "4 blocks x 16 channels, 33k parameters".
+    pub fn describe(&self) -> String {
+        format!("{} blocks x {} channels, {}k parameters", self.blocks, self.channels, self.parameters() / 1000)
+    }
+}

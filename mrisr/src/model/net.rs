@@ -1,0 +1,71 @@
+//! EDSR-style 3D residual network (Lim et al. 2017, made 3D as in the seed experiment).
+//!
+//! The network works on one grid: its input is the low-resolution volume already upsampled to
+//! the target grid (cubic or k-space zero-fill, see `resample`), and it predicts the missing
+//! detail as a residual added back to that input. Fully convolutional, so it runs on blocks of
+//! any size: trained on 32^3 blocks, applied to whole volumes in tiles (see `infer`).
+//!
+//! ```text
+//! x ─ head conv ─┬─ [conv ReLU conv (+)] x blocks ─ conv ─(+)─ tail conv ─(+)─ y
+//! │              └──────────── long skip ──────────────────┘               │
+//! └─────────────────────────────── global skip ────────────────────────────┘
+//! ```
+
+use burn::module::Module;
+use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+
+pub use super::card::SrNetConfig;
+
+impl SrNetConfig {
+    pub fn init(&self, device: &Device) -> SrNet {
+        let conv = |cin: usize, cout: usize| {
+            Conv3dConfig::new([cin, cout], [3, 3, 3])
+                .with_padding(PaddingConfig3d::Same)
+                .init(device)
+        };
+        SrNet {
+            head: conv(1, self.channels),
+            blocks: (0..self.blocks)
+                .map(|_| ResBlock {
+                    conv1: conv(self.channels, self.channels),
+                    conv2: conv(self.channels, self.channels),
+                })
+                .collect(),
+            body: conv(self.channels, self.channels),
+            tail: conv(self.channels, 1),
+            residual_scale: self.residual_scale,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    conv1: Conv3d,
+    conv2: Conv3d,
+}
+
+/// The network. Input and output: `[batch, 1, depth, height, width]`, normalised intensities.
+#[derive(Module, Debug)]
+pub struct SrNet {
+    head: Conv3d,
+    blocks: Vec<ResBlock>,
+    body: Conv3d,
+    tail: Conv3d,
+    residual_scale: f32,
+}
+
+impl SrNet {
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let features = self.head.forward(x.clone());
+        let mut h = features.clone();
+        for block in &self.blocks {
+            let r = block.conv2.forward(relu(block.conv1.forward(h.clone())));
+            h = h + r.mul_scalar(self.residual_scale);
+        }
+        let h = self.body.forward(h) + features;
+        x + self.tail.forward(h)
+    }
+}

@@ -1,0 +1,48 @@
+//! Weight files: safetensors with f16 tensors (half the size, no visible loss for inference)
+//! and the model card in the header metadata, so one file carries everything needed to use it.
+
+use burn::store::{HalfPrecisionAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+
+use super::card::{CARD_KEY, ModelCard, read_card};
+use super::net::SrNet;
+use crate::{Error, Result};
+
+/// Serialises `net` and its card into weight-file bytes.
+pub fn save(net: &SrNet, card: &ModelCard) -> Result<Vec<u8>> {
+    let json = serde_json::to_string(card).expect("a model card always serialises");
+    let mut store = SafetensorsStore::from_bytes(None)
+        .metadata(CARD_KEY, json)
+        .with_to_adapter(HalfPrecisionAdapter::new());
+    let fail = |e: &dyn std::fmt::Display| Error::Weights {
+        path: "<memory>".into(),
+        reason: format!("could not serialise weights: {e}"),
+    };
+    net.save_into(&mut store).map_err(|e| fail(&e))?;
+    store.get_bytes().map_err(|e| fail(&e))
+}
+
+/// Builds the network a weight file describes and loads its weights onto `device`.
+///
+/// Checks that the file is an mrisr weight file, that its card is readable and that every
+/// tensor the network needs is there with the right shape (and nothing else is).
+pub fn load(name: &str, bytes: &[u8], device: &Device) -> Result<(SrNet, ModelCard)> {
+    let card = read_card(name, bytes)?;
+    let bad = |reason: String| Error::Weights { path: name.into(), reason };
+    let mut net = card.net.init(device);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
+        .with_from_adapter(HalfPrecisionAdapter::new())
+        .validate(true);
+    let applied = net
+        .load_from(&mut store)
+        .map_err(|e| bad(format!("weights do not fit the network in the card: {e}")))?;
+    if !applied.missing.is_empty() || !applied.errors.is_empty() || !applied.unused.is_empty() {
+        let missing: Vec<_> = applied.missing.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(bad(format!(
+            "weights do not fit the network in the card ({} blocks x {} channels): missing {:?}, \
+             unexpected {:?}, errors {:?}",
+            card.net.blocks, card.net.channels, missing, applied.unused, applied.errors
+        )));
+    }
+    Ok((net, card))
+}
