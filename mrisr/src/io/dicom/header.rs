@@ -25,10 +25,37 @@ pub(crate) struct FrameInfo {
     /// Echo number / echo time of this frame (enhanced files can mix echoes).
     pub echo_number: Option<i64>,
     pub echo_time: Option<f64>,
-    /// Third value of FrameType / ImageType (M, P, FIELD_MAP...): dcm2niix splits on it.
+    /// Phase / real / imaginary (empty for magnitude), from ComplexImageComponent or the
+    /// ImageType / FrameType values: dcm2niix writes these as separate series.
     pub image_kind: String,
     /// DimensionIndexValues, to order frames that share a position.
     pub dim_index: Vec<i64>,
+    /// Philips private scale slope (2005,100E), for dcm2niix's "precise" Philips scaling.
+    pub philips_ss: Option<f64>,
+}
+
+/// Philips Private Scale Slope, in the per-frame private item (2005,140F) or at top level.
+const PHILIPS_SS: Tag = Tag(0x2005, 0x100E);
+const PHILIPS_FRAME_ITEM: Tag = Tag(0x2005, 0x140F);
+
+/// dcm2niix's default Philips scaling ("-p y"): floating-point values
+/// FP = (SV * RS + RI) / (RS * SS) instead of the displayed SV * RS + RI, computed in f32 as
+/// dcm2niix does so the values match its output.
+fn philips_precise(f: &mut FrameInfo) {
+    let Some(ss) = f.philips_ss else { return };
+    let (rs, ri, ss) = (f.slope as f32, f.intercept as f32, ss as f32);
+    let val = |pv: f32| -> f32 {
+        if rs * ss == 0.0 {
+            pv
+        } else {
+            (pv * rs + ri) / (rs * ss)
+        }
+    };
+    let (l0, l1) = (val(0.0), val(1.0));
+    if l0 != l1 && l0.is_finite() && l1.is_finite() {
+        f.intercept = l0 as f64;
+        f.slope = (l1 - l0) as f64;
+    }
 }
 
 /// What a scan keeps of one file.
@@ -138,17 +165,34 @@ fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo) {
             }
         }
     }
+    if let Some(v) = item(group, PHILIPS_FRAME_ITEM).and_then(|p| get_f64(p, PHILIPS_SS)) {
+        f.philips_ss = Some(v);
+    }
     if let Some(me) = item(group, tags::MR_ECHO_SEQUENCE) {
         if let Some(v) = get_f64(me, tags::EFFECTIVE_ECHO_TIME) {
             f.echo_time = Some(v);
         }
     }
     if let Some(ft) = item(group, tags::MR_IMAGE_FRAME_TYPE_SEQUENCE) {
-        let v = get_strs(ft, tags::FRAME_TYPE);
-        if let Some(k) = v.get(2) {
-            f.image_kind = k.clone();
+        if let Some(c) = get_str(ft, tags::COMPLEX_IMAGE_COMPONENT) {
+            f.image_kind = complex_kind(&[c]);
+        } else {
+            f.image_kind = complex_kind(&get_strs(ft, tags::FRAME_TYPE));
         }
     }
+}
+
+/// "PHASE", "REAL", "IMAGINARY", or "" (magnitude / unknown) from image type values.
+fn complex_kind(values: &[String]) -> String {
+    for v in values {
+        match v.to_ascii_uppercase().as_str() {
+            "P" | "PHASE" => return "PHASE".into(),
+            "R" | "REAL" => return "REAL".into(),
+            "I" | "IMAGINARY" => return "IMAGINARY".into(),
+            _ => {}
+        }
+    }
+    String::new()
 }
 
 /// Attributes a derived series keeps (patient, study, frame of reference, equipment).
@@ -246,8 +290,9 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
         temporal: get_int(obj, tags::TEMPORAL_POSITION_IDENTIFIER),
         echo_number: get_int(obj, tags::ECHO_NUMBERS),
         echo_time: get_f64(obj, tags::ECHO_TIME),
-        image_kind: image_type.get(2).cloned().unwrap_or_default(),
+        image_kind: complex_kind(&image_type),
         dim_index: Vec::new(),
+        philips_ss: get_f64(obj, PHILIPS_SS),
     };
     if base.slope == 0.0 {
         base.slope = 1.0;
@@ -258,7 +303,9 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
     let per_frame = obj
         .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items());
-    let frames = match per_frame {
+    let philips = get_str(obj, tags::MANUFACTURER)
+        .is_some_and(|m| m.to_ascii_lowercase().contains("philips"));
+    let mut frames: Vec<FrameInfo> = match per_frame {
         Some(items) if items.len() == number_of_frames => items
             .iter()
             .map(|it| {
@@ -272,6 +319,9 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
             .collect(),
         _ => vec![base; number_of_frames],
     };
+    if philips {
+        frames.iter_mut().for_each(philips_precise);
+    }
 
     let is_mosaic = image_type.iter().any(|t| t.eq_ignore_ascii_case("MOSAIC"));
     let csa_info = csa::siemens_info(obj);

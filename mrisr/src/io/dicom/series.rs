@@ -113,6 +113,20 @@ pub(crate) fn build_series(files: Vec<(DicomInput, FileInfo)>) -> Vec<Series> {
         .iter()
         .map(|k| plan_group(&files, &groups[k]))
         .collect();
+    // Echoes without EchoNumbers (enhanced files split by echo time): number them in the order
+    // they were met, as dcm2niix's _e1, _e2 names do.
+    for i in 0..out.len() {
+        if out[i].echo.is_none() {
+            let same: Vec<usize> = (0..out.len())
+                .filter(|&j| out[j].uid == out[i].uid && out[j].echo.is_none())
+                .collect();
+            if same.len() > 1 {
+                for (n, j) in same.into_iter().enumerate() {
+                    out[j].echo = Some(n as i64 + 1);
+                }
+            }
+        }
+    }
     out.sort_by(|a, b| {
         (a.number, &a.uid, a.echo)
             .partial_cmp(&(b.number, &b.uid, b.echo))
@@ -152,14 +166,10 @@ fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Ser
             ..Plan::default()
         },
     };
-    if !fr0.image_kind.is_empty() && !series.description.is_empty() {
-        let kinds_differ = files
-            .iter()
-            .flat_map(|(_, i)| i.frames.iter())
-            .any(|f| f.image_kind != fr0.image_kind);
-        if kinds_differ {
-            series.description = format!("{} ({})", series.description, fr0.image_kind);
-        }
+    if !fr0.image_kind.is_empty() {
+        series.description = format!("{} ({})", series.description, fr0.image_kind.to_lowercase())
+            .trim()
+            .to_string();
     }
     let result = if info0.mosaic.is_some() {
         plan_mosaic(files, items, &local, &mut series)
