@@ -7,8 +7,12 @@
 //! Everything except `model` and `infer` builds without burn (feature `nn`), and all of it builds
 //! for wasm32-unknown-unknown.
 
+pub mod degrade;
 pub mod error;
 pub mod io;
+pub mod metrics;
+pub mod normalize;
+pub mod resample;
 pub mod tiles;
 pub mod volume;
 
