@@ -10,7 +10,10 @@ use dicom_pixeldata::{
 };
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::header::file_info;
+use dicom_core::value::Value as DicomValue;
+use dicom_dictionary_std::tags;
+
+use super::header::{FileInfo, file_info};
 use super::{DicomInput, MAX_VOXELS, error_chain, read};
 use crate::{Error, Result};
 
@@ -66,9 +69,6 @@ pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> 
         .trim_end_matches(['\0', ' '])
         .to_string();
     check_transfer_syntax(&ts)?;
-    if obj.get(dicom_dictionary_std::tags::PIXEL_DATA).is_none() {
-        return Err("no Pixel Data element (file truncated or not an image)".into());
-    }
     // Refuse absurd sizes before a decoder allocates for them.
     let info = file_info(obj)?;
     let want = info.rows * info.cols * info.number_of_frames;
@@ -77,6 +77,18 @@ pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> 
             "image too large: {}x{}x{} pixels (limit {MAX_VOXELS})",
             info.cols, info.rows, info.number_of_frames
         ));
+    }
+    let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
+        return float_pixel_data(obj, &info);
+    };
+    let bits_allocated = obj
+        .get(tags::BITS_ALLOCATED)
+        .and_then(|e| e.to_int::<u16>().ok());
+    if bits_allocated == Some(1) && !matches!(pixel_data.value(), DicomValue::PixelSequence(_)) {
+        return unpack_bits(
+            pixel_data.to_bytes().map_err(|e| e.to_string())?.as_ref(),
+            &info,
+        );
     }
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         obj.decode_pixel_data()
@@ -87,7 +99,7 @@ pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> 
                     error_chain(&e)
                 )
             })
-            .and_then(|px| to_grey(&px))
+            .and_then(|px| to_grey(&px).map_err(|e| format!("{e} ({})", ts_name(&ts))))
     }));
     match decoded {
         Ok(r) => r,
@@ -96,6 +108,52 @@ pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> 
             ts_name(&ts)
         )),
     }
+}
+
+/// Float / Double Float Pixel Data (parametric maps): values as stored.
+fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFrames, String> {
+    let e = obj
+        .get(tags::FLOAT_PIXEL_DATA)
+        .or_else(|| obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA))
+        .ok_or("no Pixel Data element (file truncated or not an image)")?;
+    let n = info.rows * info.cols * info.number_of_frames;
+    let v = e
+        .to_multi_float64()
+        .map_err(|e| format!("cannot read float pixel data: {e}"))?;
+    if v.len() < n {
+        return Err(format!(
+            "float pixel data too short: {} values for {n} pixels",
+            v.len()
+        ));
+    }
+    Ok(RawFrames {
+        rows: info.rows,
+        cols: info.cols,
+        frames: info.number_of_frames,
+        data: v[..n].iter().map(|&x| x as f32).collect(),
+        notes: Vec::new(),
+    })
+}
+
+/// 1-bit images (segmentations): bits are packed across frame boundaries, least significant
+/// bit first, which dicom-pixeldata 0.10 gets wrong for sizes not a multiple of 8.
+fn unpack_bits(bytes: &[u8], info: &FileInfo) -> Result<RawFrames, String> {
+    let n = info.rows * info.cols * info.number_of_frames;
+    if bytes.len() < n.div_ceil(8) {
+        return Err(format!(
+            "pixel data too short: {} bytes for {n} one-bit pixels",
+            bytes.len()
+        ));
+    }
+    Ok(RawFrames {
+        rows: info.rows,
+        cols: info.cols,
+        frames: info.number_of_frames,
+        data: (0..n)
+            .map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32)
+            .collect(),
+        notes: Vec::new(),
+    })
 }
 
 fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
