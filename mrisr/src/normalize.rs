@@ -121,3 +121,47 @@ impl Normalization {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_like_numpy() {
+        let v = Volume::from_data([5, 1, 1], [1.0; 3], vec![4.0, 1.0, 3.0, 2.0, 5.0]);
+        assert_eq!(percentile(&v, 0.0, None), Some(1.0));
+        assert_eq!(percentile(&v, 100.0, None), Some(5.0));
+        assert_eq!(percentile(&v, 50.0, None), Some(3.0));
+        assert_eq!(percentile(&v, 62.5, None), Some(3.5)); // numpy: 3.5
+        let mask = [true, false, false, false, true];
+        assert_eq!(percentile(&v, 50.0, Some(&mask)), Some(4.5));
+        assert_eq!(percentile(&v, 50.0, Some(&[false; 5])), None);
+    }
+
+    #[test]
+    fn otsu_separates_two_populations_and_normalisation_undoes() {
+        // 60% background near 10, 40% tissue near 500.
+        let data: Vec<f32> = (0..1000)
+            .map(|i| {
+                if i % 5 < 3 {
+                    10.0 + (i % 7) as f32
+                } else {
+                    500.0 + (i % 11) as f32 * 3.0
+                }
+            })
+            .collect();
+        let v = Volume::from_data([10, 10, 10], [1.0; 3], data);
+        let t = otsu_threshold(&v);
+        assert!(t > 16.0 && t < 500.0, "{t}");
+        let mask = foreground_mask(&v);
+        assert_eq!(mask.iter().filter(|&&m| m).count(), 400);
+        let n = Normalization::fit(&v, 99.5, 1.5);
+        assert!(n.scale >= 500.0 && n.scale <= 530.0, "{}", n.scale);
+        let x = n.apply(&v);
+        assert!(x.data.iter().all(|&y| y <= 1.5));
+        let back = n.undo(&x);
+        for (a, b) in back.data.iter().zip(&v.data) {
+            assert!((a - b).abs() < 1e-3);
+        }
+    }
+}
