@@ -7,6 +7,9 @@
 //! marked 2D, so the reader's row flip restores `j`; for a right-handed affine (what 3D
 //! acquisitions read as, and any axis-aligned RAS+ volume) rows are stored as is and the series
 //! is marked 3D, so the reader's nearest-RAS+ reorientation leaves it unchanged.
+//! Limits (inherent to dcm2niix's conventions): a right-handed volume that is not already in
+//! its nearest-RAS+ axis order reads back permuted/flipped (same voxels at the same world
+//! positions); a single right-handed slice reads back with its k axis reversed.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -187,8 +190,9 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
             "volume affine has a zero in-plane axis".into(),
         ));
     };
-    // Handedness in LPS equals handedness in RAS (the flip has determinant +1).
-    let left_handed = dot(cross(c0, c1), c2) < 0.0;
+    // Handedness in LPS equals handedness in RAS (the flip has determinant +1). A single slice
+    // is always read as 2D (rows flipped), whatever its handedness.
+    let left_handed = dot(cross(c0, c1), c2) < 0.0 || nk == 1;
     let col = if left_handed {
         [-col_j[0], -col_j[1], -col_j[2]]
     } else {
