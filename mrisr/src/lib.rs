@@ -1,15 +1,17 @@
 //! mrisr: 3D MRI super-resolution that runs where the data is.
 //!
 //! Data flows through the modules in this order (see ARCHITECTURE.md):
-//! `io` (DICOM folder / NIfTI -> [`Volume`]) -> `degrade` / `resample` (simulated acquisition,
-//! baseline upsampling) -> `model` + `infer` (the network, tiled) -> `metrics` -> `io` (NIfTI / DICOM).
+//! `io` (DICOM folder / NIfTI -> [`Volume`]) -> `normalize`, `degrade` / `resample` and `task`
+//! (simulated acquisition, baseline upsampling, the network's frame) -> `model` + `infer` +
+//! `pipeline` (the network, tiled) -> `metrics` -> `io` (NIfTI / DICOM).
 //!
-//! Everything except `model` and `infer` builds without burn (feature `nn`), and all of it builds
-//! for wasm32-unknown-unknown.
+//! Everything except `model::{net, weights}`, `infer` and `pipeline` builds without burn
+//! (feature `nn`), and all of it builds for wasm32-unknown-unknown.
 
-pub mod error;
 pub mod degrade;
+pub mod error;
 pub mod io;
+pub mod metrics;
 pub mod model;
 pub mod normalize;
 pub mod resample;
@@ -21,7 +23,6 @@ pub mod volume;
 pub mod infer;
 #[cfg(feature = "nn")]
 pub mod pipeline;
-
 
 pub use error::{Error, Result};
 pub use volume::{Affine, Metadata, Volume};

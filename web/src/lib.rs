@@ -1,1 +1,34 @@
+//! WebAssembly glue between the mrisr page (`www/`) and the mrisr library.
+//!
+//! The page is a thin JavaScript shell; everything that touches voxels happens here:
+//! - [`load`]: files handed over by the page (DICOM folder, NIfTI) -> series list -> volume;
+//! - [`handle`]: a volume kept on the Rust side, moved between page and workers as plain parts;
+//! - [`view`]: the three orthogonal planes with window/level, as RGBA for a canvas;
+//! - [`export`]: NIfTI bytes and a zipped DICOM series of a (derived) volume;
+//! - [`sr`]: super-resolution on WebGPU or CPU, run inside a Web Worker with progress and cancel.
+//!
+//! Errors reach JavaScript as `Error` objects whose message names the file and the reason.
 
+use wasm_bindgen::prelude::*;
+
+pub mod export;
+pub mod handle;
+pub mod load;
+pub mod sr;
+pub mod view;
+pub mod zip;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A JavaScript `Error` with `msg` as its message.
+pub(crate) fn js_error(msg: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&msg.to_string()).into()
+}
+
+/// The library's errors already name the file and the reason; they are passed on as is.
+pub(crate) fn lib_error(e: mrisr::Error) -> JsValue {
+    js_error(e)
+}

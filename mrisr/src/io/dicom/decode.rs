@@ -1,0 +1,299 @@
+//! Pixel data -> f32 samples, for every transfer syntax dicom-pixeldata decodes in pure Rust.
+//! Anything else (JPEG-LS, HTJ2K... without their C libraries) is refused with the transfer
+//! syntax named. Decoders run under `catch_unwind` so malformed data cannot take the page down.
+
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::{
+    DecodedPixelData, PhotometricInterpretation, PixelDecoder, PixelRepresentation,
+    PlanarConfiguration,
+};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use dicom_core::value::Value as DicomValue;
+use dicom_dictionary_std::tags;
+
+use super::header::{FileInfo, file_info};
+use super::{DicomInput, MAX_VOXELS, error_chain, read};
+use crate::{Error, Result};
+
+/// The frames of one file as grey values: stored values with RescaleSlope/Intercept applied
+/// (per frame for enhanced files), colour converted to luminance.
+#[derive(Clone, Debug)]
+pub struct DecodedImage {
+    pub rows: usize,
+    pub cols: usize,
+    pub frames: usize,
+    /// `frames * rows * cols` values; each frame row by row, column fastest.
+    pub data: Vec<f32>,
+    /// Transfer syntax UID of the file.
+    pub transfer_syntax: String,
+    /// Notes such as "colour converted to luminance".
+    pub notes: Vec<String>,
+}
+
+/// Raw grey samples of all frames (no rescale), frame-major, column fastest.
+pub(crate) struct RawFrames {
+    pub rows: usize,
+    pub cols: usize,
+    pub frames: usize,
+    pub data: Vec<f32>,
+    pub notes: Vec<String>,
+}
+
+/// A short human name for a transfer syntax UID.
+pub(crate) fn ts_name(uid: &str) -> String {
+    match TransferSyntaxRegistry.get(uid) {
+        Some(ts) => format!("{} ({uid})", ts.name()),
+        None => format!("unknown transfer syntax {uid}"),
+    }
+}
+
+/// Checks up front whether this build can decode `uid`.
+pub(crate) fn check_transfer_syntax(uid: &str) -> Result<(), String> {
+    match TransferSyntaxRegistry.get(uid) {
+        None => Err(format!("unknown transfer syntax UID {uid}")),
+        Some(ts) if !ts.can_decode_all() => Err(format!(
+            "transfer syntax {} ({uid}) cannot be decoded here (no pure-Rust decoder for it)",
+            ts.name()
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Decodes all frames of a fully read object into raw grey samples.
+pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> {
+    let ts = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    check_transfer_syntax(&ts)?;
+    // Refuse absurd sizes before a decoder allocates for them.
+    let info = file_info(obj)?;
+    let want = info.rows * info.cols * info.number_of_frames;
+    if want > MAX_VOXELS {
+        return Err(format!(
+            "image too large: {}x{}x{} pixels (limit {MAX_VOXELS})",
+            info.cols, info.rows, info.number_of_frames
+        ));
+    }
+    let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
+        return float_pixel_data(obj, &info);
+    };
+    let bits_allocated = obj
+        .get(tags::BITS_ALLOCATED)
+        .and_then(|e| e.to_int::<u16>().ok());
+    if bits_allocated == Some(1) && !matches!(pixel_data.value(), DicomValue::PixelSequence(_)) {
+        return unpack_bits(
+            pixel_data.to_bytes().map_err(|e| e.to_string())?.as_ref(),
+            &info,
+        );
+    }
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        obj.decode_pixel_data()
+            .map_err(|e| {
+                format!(
+                    "cannot decode pixel data ({}): {}",
+                    ts_name(&ts),
+                    error_chain(&e)
+                )
+            })
+            .and_then(|px| to_grey(&px).map_err(|e| format!("{e} ({})", ts_name(&ts))))
+    }));
+    match decoded {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the pixel decoder failed on malformed data ({})",
+            ts_name(&ts)
+        )),
+    }
+}
+
+/// Float / Double Float Pixel Data (parametric maps): values as stored.
+fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFrames, String> {
+    let e = obj
+        .get(tags::FLOAT_PIXEL_DATA)
+        .or_else(|| obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA))
+        .ok_or("no Pixel Data element (file truncated or not an image)")?;
+    let n = info.rows * info.cols * info.number_of_frames;
+    let v = e
+        .to_multi_float64()
+        .map_err(|e| format!("cannot read float pixel data: {e}"))?;
+    if v.len() < n {
+        return Err(format!(
+            "float pixel data too short: {} values for {n} pixels",
+            v.len()
+        ));
+    }
+    Ok(RawFrames {
+        rows: info.rows,
+        cols: info.cols,
+        frames: info.number_of_frames,
+        data: v[..n].iter().map(|&x| x as f32).collect(),
+        notes: Vec::new(),
+    })
+}
+
+/// 1-bit images (segmentations): bits are packed across frame boundaries, least significant
+/// bit first, which dicom-pixeldata 0.10 gets wrong for sizes not a multiple of 8.
+fn unpack_bits(bytes: &[u8], info: &FileInfo) -> Result<RawFrames, String> {
+    let n = info.rows * info.cols * info.number_of_frames;
+    if bytes.len() < n.div_ceil(8) {
+        return Err(format!(
+            "pixel data too short: {} bytes for {n} one-bit pixels",
+            bytes.len()
+        ));
+    }
+    Ok(RawFrames {
+        rows: info.rows,
+        cols: info.cols,
+        frames: info.number_of_frames,
+        data: (0..n)
+            .map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32)
+            .collect(),
+        notes: Vec::new(),
+    })
+}
+
+fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
+    let rows = px.rows() as usize;
+    let cols = px.columns() as usize;
+    let frames = px.number_of_frames().max(1) as usize;
+    let spp = px.samples_per_pixel().max(1) as usize;
+    let ba = px.bits_allocated();
+    let bs = px.bits_stored().clamp(1, ba.max(1));
+    let signed = px.pixel_representation() == PixelRepresentation::Signed;
+    let pi = px.photometric_interpretation().clone();
+    let data = px.data();
+    let n = rows * cols * frames;
+    let mut notes = Vec::new();
+
+    let bytes_per = match ba {
+        1 | 8 => 1usize,
+        16 => 2,
+        32 => 4,
+        other => return Err(format!("unsupported BitsAllocated {other}")),
+    };
+    // YBR_FULL_422 without compression stores Y Y Cb Cr for each pair of pixels.
+    let ybr422 = spp == 3 && pi == PhotometricInterpretation::YbrFull422;
+    let samples = if ybr422 { n * 2 } else { n * spp };
+    if data.len() < samples * bytes_per {
+        return Err(format!(
+            "pixel data too short: {} bytes for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {ba} bits (expected {})",
+            data.len(),
+            samples * bytes_per
+        ));
+    }
+    let sample = |idx: usize| -> f32 {
+        let raw: u32 = match bytes_per {
+            1 => data[idx] as u32,
+            2 => u16::from_ne_bytes([data[2 * idx], data[2 * idx + 1]]) as u32,
+            _ => u32::from_ne_bytes([
+                data[4 * idx],
+                data[4 * idx + 1],
+                data[4 * idx + 2],
+                data[4 * idx + 3],
+            ]),
+        };
+        if ba == 1 {
+            return raw as f32;
+        }
+        let bits = bs.min(32) as u32;
+        let v = if bits >= 32 {
+            raw
+        } else {
+            raw & ((1u32 << bits) - 1)
+        };
+        if signed && bits > 0 {
+            let shift = 32 - bits;
+            ((v << shift) as i32 >> shift) as f32
+        } else {
+            v as f32
+        }
+    };
+    let out: Vec<f32> = if spp == 1 {
+        if pi == PhotometricInterpretation::PaletteColor {
+            notes.push("PALETTE COLOR image: palette indices kept as values".into());
+        }
+        (0..n).map(sample).collect()
+    } else if ybr422 {
+        notes.push("YBR_FULL_422 colour: luminance (Y) kept".into());
+        (0..n)
+            .map(|p| {
+                let pair = p / 2;
+                sample(pair * 4 + (p % 2))
+            })
+            .collect()
+    } else if spp == 3 {
+        let planar = px.planar_configuration() == PlanarConfiguration::PixelFirst;
+        let plane = rows * cols;
+        let ybr = matches!(
+            pi,
+            PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrPartial420
+        );
+        notes.push(if ybr {
+            "YBR colour: luminance (Y) kept".into()
+        } else {
+            "colour image converted to luminance".into()
+        });
+        (0..n)
+            .map(|p| {
+                let (f, q) = (p / plane, p % plane);
+                let at = |c: usize| {
+                    if planar {
+                        sample(f * plane * 3 + c * plane + q)
+                    } else {
+                        sample(p * 3 + c)
+                    }
+                };
+                if ybr {
+                    at(0)
+                } else {
+                    0.299 * at(0) + 0.587 * at(1) + 0.114 * at(2)
+                }
+            })
+            .collect()
+    } else {
+        notes.push(format!("{spp} samples per pixel: first sample kept"));
+        (0..n).map(|p| sample(p * spp)).collect()
+    };
+    Ok(RawFrames {
+        rows,
+        cols,
+        frames,
+        data: out,
+        notes,
+    })
+}
+
+/// Decodes every frame of one file into grey values with the modality rescale applied.
+/// Errors name the file and the reason (unsupported transfer syntax, truncated data...).
+pub fn decode_input(input: &DicomInput) -> Result<DecodedImage> {
+    let err = |reason: String| Error::dicom(input.error_path(), reason);
+    let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
+    let info = file_info(&obj).map_err(err)?;
+    let raw = decode_raw(&obj).map_err(err)?;
+    let plane = raw.rows * raw.cols;
+    let mut data = raw.data;
+    for (f, chunk) in data.chunks_mut(plane.max(1)).enumerate() {
+        let (s, i) = info
+            .frames
+            .get(f)
+            .map(|fr| (fr.slope, fr.intercept))
+            .unwrap_or((1.0, 0.0));
+        if s != 1.0 || i != 0.0 {
+            for v in chunk.iter_mut() {
+                *v = (*v as f64 * s + i) as f32;
+            }
+        }
+    }
+    Ok(DecodedImage {
+        rows: raw.rows,
+        cols: raw.cols,
+        frames: raw.frames,
+        data,
+        transfer_syntax: info.transfer_syntax,
+        notes: raw.notes,
+    })
+}

@@ -1,0 +1,564 @@
+//! Grouping images into series and volumes, and assembling the volumes.
+//!
+//! Like dcm2niix, images are split by SeriesInstanceUID, matrix size, orientation, echo and
+//! image kind (magnitude / phase / field map...). Within a group, slices are placed by their
+//! ImagePositionPatient projected on the slice normal; when the same positions repeat, each
+//! repetition is one more volume (fMRI time points), ordered by acquisition / temporal
+//! position / instance number.
+
+use std::collections::HashMap;
+
+use super::geometry::{
+    self, AxisMap, Reorient, V3, add_scaled, cross, dot, natural_affine, scale, sub, unit,
+};
+use super::header::{FileInfo, FrameInfo};
+use super::{DicomInput, MAX_VOXELS, Series, SourceAttributes, decode, read};
+use crate::{Affine, Error, Metadata, Result, Volume};
+
+/// Positions closer than this along the slice normal are the same slice (mm).
+const SAME_POSITION_MM: f64 = 0.01;
+
+/// One stored 2D image (a frame, or one tile of a mosaic frame) placed in a volume.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SliceRef {
+    pub file: usize,
+    pub frame: usize,
+    pub tile: Option<usize>,
+    pub slope: f64,
+    pub intercept: f64,
+}
+
+/// Everything [`load_series`] needs, decided at scan time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    pub inputs: Vec<DicomInput>,
+    /// (rows, cols) of each stored frame, per file, as the header says.
+    pub frame_size: Vec<(usize, usize)>,
+    /// Mosaic tiles per row/column (1 for ordinary images).
+    pub mosaic_grid: usize,
+    /// Natural grid: i = column, j = row, k = slice.
+    pub natural_dims: [usize; 3],
+    pub natural_affine: Affine,
+    pub map: Option<AxisMap>,
+    /// `slices[v][k]`: the image that fills slice k of volume v.
+    pub slices: Vec<Vec<SliceRef>>,
+    pub attrs: SourceAttributes,
+}
+
+/// Sort key for images at one position: earlier acquisitions first.
+type TimeKey = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Vec<i64>,
+    usize,
+    usize,
+);
+
+fn time_key(info: &FileInfo, fr: &FrameInfo, file: usize, frame: usize) -> TimeKey {
+    (
+        info.acquisition_number,
+        fr.temporal,
+        info.instance_number,
+        fr.dim_index.clone(),
+        file,
+        frame,
+    )
+}
+
+fn group_key(info: &FileInfo, fr: &FrameInfo) -> String {
+    let iop = match fr.iop {
+        Some(o) => o
+            .iter()
+            .map(|v| format!("{:.3}", v + 0.0))
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "none".into(),
+    };
+    let echo = match (fr.echo_number, fr.echo_time) {
+        (Some(n), _) => format!("e{n}"),
+        (None, Some(t)) => format!("t{t:.2}"),
+        _ => String::new(),
+    };
+    format!(
+        "{}|{}x{}|{}|{:?}|{}|{}|{}",
+        info.series_uid,
+        info.cols,
+        info.rows,
+        info.samples_per_pixel,
+        info.mosaic,
+        iop,
+        echo,
+        fr.image_kind
+    )
+}
+
+/// Groups scanned files into series, each with its assembly plan.
+pub(crate) fn build_series(files: Vec<(DicomInput, FileInfo)>) -> Vec<Series> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+    for (fi, (_, info)) in files.iter().enumerate() {
+        for (fr_i, fr) in info.frames.iter().enumerate() {
+            let key = group_key(info, fr);
+            groups
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    order.push(key);
+                    Vec::new()
+                })
+                .push((fi, fr_i));
+        }
+    }
+    let mut out: Vec<Series> = order
+        .iter()
+        .map(|k| plan_group(&files, &groups[k]))
+        .collect();
+    // Echoes without EchoNumbers (enhanced files split by echo time): number them in the order
+    // they were met, as dcm2niix's _e1, _e2 names do.
+    for i in 0..out.len() {
+        if out[i].echo.is_none() {
+            let same: Vec<usize> = (0..out.len())
+                .filter(|&j| out[j].uid == out[i].uid && out[j].echo.is_none())
+                .collect();
+            if same.len() > 1 {
+                for (n, j) in same.into_iter().enumerate() {
+                    out[j].echo = Some(n as i64 + 1);
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.number, &a.uid, a.echo)
+            .partial_cmp(&(b.number, &b.uid, b.echo))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    out
+}
+
+fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Series {
+    // Only the files of this group go into its plan, renumbered.
+    let mut file_ids: Vec<usize> = items.iter().map(|&(f, _)| f).collect();
+    file_ids.sort_unstable();
+    file_ids.dedup();
+    let local: HashMap<usize, usize> = file_ids.iter().enumerate().map(|(l, &g)| (g, l)).collect();
+    let (_, info0) = &files[items[0].0];
+    let fr0 = &info0.frames[items[0].1];
+
+    let mut series = Series {
+        uid: info0.series_uid.clone(),
+        number: info0.series_number,
+        description: info0.description.clone(),
+        modality: info0.modality.clone(),
+        dims: [0; 3],
+        spacing: [0.0; 3],
+        volumes: 0,
+        echo: fr0.echo_number,
+        files: file_ids.iter().map(|&g| files[g].0.name()).collect(),
+        warnings: Vec::new(),
+        problem: None,
+        plan: Plan {
+            inputs: file_ids.iter().map(|&g| files[g].0.clone()).collect(),
+            frame_size: file_ids
+                .iter()
+                .map(|&g| (files[g].1.rows, files[g].1.cols))
+                .collect(),
+            attrs: info0.attrs.clone(),
+            ..Plan::default()
+        },
+    };
+    if !fr0.image_kind.is_empty() {
+        series.description = format!("{} ({})", series.description, fr0.image_kind.to_lowercase())
+            .trim()
+            .to_string();
+    }
+    let result = if info0.mosaic.is_some() {
+        plan_mosaic(files, items, &local, &mut series)
+    } else {
+        plan_stack(files, items, &local, &mut series)
+    };
+    match result {
+        Ok(()) => {
+            let map = series.plan.map.unwrap_or(AxisMap::IDENTITY);
+            let dims = map.out_dims(series.plan.natural_dims);
+            let affine = map.affine(series.plan.natural_dims, &series.plan.natural_affine);
+            series.dims = dims;
+            series.spacing = Volume::spacing_from_affine(&affine);
+            series.volumes = series.plan.slices.len();
+            let vox: usize = dims.iter().product::<usize>();
+            if vox.saturating_mul(series.volumes) > MAX_VOXELS {
+                series.problem = Some(format!(
+                    "too large: {} volumes of {}x{}x{} voxels (limit {MAX_VOXELS} voxels)",
+                    series.volumes, dims[0], dims[1], dims[2]
+                ));
+            }
+        }
+        Err(p) => series.problem = Some(p),
+    }
+    series
+}
+
+fn pixel_spacing(fr: &FrameInfo, series: &mut Series) -> (f64, f64) {
+    match fr.pixel_spacing {
+        Some([r, c]) if r > 0.0 && c > 0.0 => (r, c),
+        _ => {
+            series
+                .warnings
+                .push("no PixelSpacing: 1 mm pixels assumed".into());
+            (1.0, 1.0)
+        }
+    }
+}
+
+fn orientation(fr: &FrameInfo, series: &mut Series) -> Result<(V3, V3), String> {
+    match fr.iop {
+        Some(o) => {
+            let r = unit([o[0], o[1], o[2]]);
+            let c = unit([o[3], o[4], o[5]]);
+            match (r, c) {
+                (Some(r), Some(c)) if unit(cross(r, c)).is_some() => Ok((r, c)),
+                _ => Err(format!("invalid ImageOrientationPatient {o:?}")),
+            }
+        }
+        None => {
+            series.warnings.push(
+                "no ImageOrientationPatient: axial orientation (1\\0\\0\\0\\1\\0) assumed".into(),
+            );
+            Ok(([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]))
+        }
+    }
+}
+
+/// Slice spacing from the header, for single slices, mosaics and stacks without positions.
+fn header_slice_spacing(info: &FileInfo, fr: &FrameInfo) -> f64 {
+    [info.spacing_between_slices, fr.slice_thickness]
+        .into_iter()
+        .flatten()
+        .find(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(1.0)
+}
+
+fn plan_mosaic(
+    files: &[(DicomInput, FileInfo)],
+    items: &[(usize, usize)],
+    local: &HashMap<usize, usize>,
+    series: &mut Series,
+) -> Result<(), String> {
+    let (_, info0) = &files[items[0].0];
+    let fr0 = &info0.frames[items[0].1];
+    let n = info0.mosaic.unwrap_or(1);
+    let grid = (n as f64).sqrt().ceil() as usize;
+    let (tr, tc) = (info0.rows / grid, info0.cols / grid);
+    if tr == 0 || tc == 0 {
+        return Err(format!(
+            "mosaic of {n} images does not fit a {}x{} image",
+            info0.cols, info0.rows
+        ));
+    }
+    let (row, col) = orientation(fr0, series)?;
+    let Some(ipp) = fr0.ipp else {
+        return Err("mosaic without ImagePositionPatient".into());
+    };
+    let (dr, dc) = pixel_spacing(fr0, series);
+    let dz = header_slice_spacing(info0, fr0);
+    let col_i = scale(row, dc);
+    let col_j = scale(col, dr);
+    // The stored position is the corner of the whole mosaic; move it to the first tile.
+    let origin = add_scaled(
+        add_scaled(ipp, col_i, (info0.cols - tc) as f64 / 2.0),
+        col_j,
+        (info0.rows - tr) as f64 / 2.0,
+    );
+    // Tiles are stored in Siemens order; dcm2niix keeps it and points k along the CSA normal.
+    let normal = cross(row, col);
+    let csa = info0.slice_normal.unwrap_or([0.0, 0.0, 1.0]);
+    let sign = if dot(normal, csa) < 0.0 { -1.0 } else { 1.0 };
+    let col_k = scale(normal, dz * sign);
+    let mut vols: Vec<(TimeKey, usize, usize)> = items
+        .iter()
+        .map(|&(f, fr)| (time_key(&files[f].1, &files[f].1.frames[fr], f, fr), f, fr))
+        .collect();
+    vols.sort_by(|a, b| a.0.cmp(&b.0));
+    series.plan.mosaic_grid = grid;
+    series.plan.natural_dims = [tc, tr, n];
+    series.plan.natural_affine = natural_affine(col_i, col_j, col_k, origin);
+    series.plan.slices = vols
+        .iter()
+        .map(|&(_, f, fr)| {
+            let fi = &files[f].1.frames[fr];
+            (0..n)
+                .map(|t| SliceRef {
+                    file: local[&f],
+                    frame: fr,
+                    tile: Some(t),
+                    slope: fi.slope,
+                    intercept: fi.intercept,
+                })
+                .collect()
+        })
+        .collect();
+    let kind = if info0.is_3d_acq && n > 1 && vols.len() == 1 {
+        Reorient::Ortho
+    } else {
+        Reorient::FlipY
+    };
+    series.plan.map = Some(geometry::final_map(
+        kind,
+        series.plan.natural_dims,
+        &series.plan.natural_affine,
+    ));
+    Ok(())
+}
+
+fn plan_stack(
+    files: &[(DicomInput, FileInfo)],
+    items: &[(usize, usize)],
+    local: &HashMap<usize, usize>,
+    series: &mut Series,
+) -> Result<(), String> {
+    let (_, info0) = &files[items[0].0];
+    let fr0 = &info0.frames[items[0].1];
+    let (row, col) = orientation(fr0, series)?;
+    let (dr, dc) = pixel_spacing(fr0, series);
+    let col_i = scale(row, dc);
+    let col_j = scale(col, dr);
+    let normal = cross(row, col);
+    let frame = |&(f, fr): &(usize, usize)| &files[f].1.frames[fr];
+    let missing = items.iter().filter(|it| frame(it).ipp.is_none()).count();
+    let slice_ref = |&(f, fr): &(usize, usize)| {
+        let fi = &files[f].1.frames[fr];
+        SliceRef {
+            file: local[&f],
+            frame: fr,
+            tile: None,
+            slope: fi.slope,
+            intercept: fi.intercept,
+        }
+    };
+    let tkey = |&(f, fr): &(usize, usize)| time_key(&files[f].1, &files[f].1.frames[fr], f, fr);
+
+    let (positions, col_k, origin): (Vec<Vec<(usize, usize)>>, V3, V3) = if missing == items.len() {
+        // No positions at all: one volume in instance order, spacing from the header.
+        series.warnings.push(
+            "no ImagePositionPatient: slices ordered by InstanceNumber, spacing from the header, origin at 0".into(),
+        );
+        let mut sorted = items.to_vec();
+        sorted.sort_by_key(|it| (files[it.0].1.instance_number, tkey(it)));
+        let dz = header_slice_spacing(info0, fr0);
+        (
+            sorted.into_iter().map(|it| vec![it]).collect(),
+            scale(normal, dz),
+            [0.0; 3],
+        )
+    } else if missing > 0 {
+        return Err(format!(
+            "{missing} of {} images have no ImagePositionPatient",
+            items.len()
+        ));
+    } else {
+        let dist = |it: &(usize, usize)| dot(frame(it).ipp.unwrap_or_default(), normal);
+        let mut sorted = items.to_vec();
+        sorted.sort_by(|a, b| {
+            dist(a)
+                .total_cmp(&dist(b))
+                .then_with(|| tkey(a).cmp(&tkey(b)))
+        });
+        let mut clusters: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut last = f64::NEG_INFINITY;
+        for it in sorted {
+            let d = dist(&it);
+            if d - last > SAME_POSITION_MM || clusters.is_empty() {
+                clusters.push(Vec::new());
+            }
+            last = d;
+            clusters.last_mut().expect("pushed above").push(it);
+        }
+        for c in &mut clusters {
+            c.sort_by_key(|it| tkey(it));
+        }
+        let nv = clusters[0].len();
+        if clusters.iter().any(|c| c.len() != nv) {
+            let lo = clusters.iter().map(Vec::len).min().unwrap_or(0);
+            let hi = clusters.iter().map(Vec::len).max().unwrap_or(0);
+            return Err(format!(
+                "{} images at {} slice positions with {lo} to {hi} images each: incomplete or mixed volumes",
+                items.len(),
+                clusters.len()
+            ));
+        }
+        let first = frame(&clusters[0][0]).ipp.unwrap_or_default();
+        let np = clusters.len();
+        let col_k = if np > 1 {
+            let last = frame(&clusters[np - 1][0]).ipp.unwrap_or_default();
+            let step = scale(sub(last, first), 1.0 / (np - 1) as f64);
+            check_gaps(&clusters, &dist, step, normal, series);
+            step
+        } else {
+            scale(normal, header_slice_spacing(info0, fr0))
+        };
+        (clusters, col_k, first)
+    };
+    let np = positions.len();
+    let nv = positions[0].len();
+    series.plan.mosaic_grid = 1;
+    series.plan.natural_dims = [info0.cols, info0.rows, np];
+    series.plan.natural_affine = natural_affine(col_i, col_j, col_k, origin);
+    series.plan.slices = (0..nv)
+        .map(|v| positions.iter().map(|c| slice_ref(&c[v])).collect())
+        .collect();
+    let kind = if info0.is_3d_acq && np > 1 && nv == 1 {
+        Reorient::Ortho
+    } else {
+        Reorient::FlipY
+    };
+    series.plan.map = Some(geometry::final_map(
+        kind,
+        series.plan.natural_dims,
+        &series.plan.natural_affine,
+    ));
+    Ok(())
+}
+
+/// Warns when slice gaps are uneven or the stack is sheared (gantry tilt).
+fn check_gaps(
+    clusters: &[Vec<(usize, usize)>],
+    dist: &dyn Fn(&(usize, usize)) -> f64,
+    step: V3,
+    normal: V3,
+    series: &mut Series,
+) {
+    let d: Vec<f64> = clusters.iter().map(|c| dist(&c[0])).collect();
+    let gaps: Vec<f64> = d.windows(2).map(|w| w[1] - w[0]).collect();
+    let lo = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = gaps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = (d[d.len() - 1] - d[0]) / gaps.len() as f64;
+    if hi - lo > 0.01 * mean.abs() + 1e-3 {
+        series.warnings.push(format!(
+            "uneven slice spacing: gaps from {lo:.4} to {hi:.4} mm; the volume assumes a uniform {mean:.4} mm"
+        ));
+    }
+    let along = dot(step, normal);
+    let off = geometry::norm(sub(step, scale(normal, along)));
+    if off > 1e-3 * along.abs().max(1e-6) && off > 1e-4 {
+        series.warnings.push(format!(
+            "slices are sheared ({off:.4} mm per slice off the normal, gantry tilt?): the affine keeps the shear"
+        ));
+    }
+}
+
+/// Decodes the files of `series` and assembles its volumes (one per time point / repetition),
+/// with voxel order and affine as dcm2niix writes them.
+///
+/// Errors name the file that could not be decoded and why (for example its transfer syntax),
+/// or the reason the series cannot be assembled.
+pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
+    if let Some(p) = &series.problem {
+        return Err(Error::Invalid(format!(
+            "series {} \"{}\": {p}",
+            series.uid, series.description
+        )));
+    }
+    let plan = &series.plan;
+    let nd = plan.natural_dims;
+    let plane = nd[0] * nd[1];
+    let nvox = plane * nd[2];
+    if nvox == 0 || plan.slices.is_empty() {
+        return Err(Error::Invalid(format!(
+            "series {} \"{}\" has no voxels",
+            series.uid, series.description
+        )));
+    }
+    if nvox.saturating_mul(plan.slices.len()) > MAX_VOXELS {
+        return Err(Error::Invalid(format!(
+            "series {} is too large ({} volumes of {nvox} voxels)",
+            series.uid,
+            plan.slices.len()
+        )));
+    }
+    let mut natural: Vec<Vec<f32>> = vec![vec![0.0; nvox]; plan.slices.len()];
+    // Visit each file once: decode, then copy every slice it holds.
+    let mut by_file: Vec<Vec<(usize, usize, SliceRef)>> = vec![Vec::new(); plan.inputs.len()];
+    for (v, vol) in plan.slices.iter().enumerate() {
+        for (k, s) in vol.iter().enumerate() {
+            by_file[s.file].push((v, k, *s));
+        }
+    }
+    for (f, refs) in by_file.iter().enumerate() {
+        if refs.is_empty() {
+            continue;
+        }
+        let input = &plan.inputs[f];
+        let err = |r: String| Error::dicom(input.error_path(), r);
+        let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
+        let raw = decode::decode_raw(&obj).map_err(err)?;
+        drop(obj);
+        let (rows, cols) = plan.frame_size[f];
+        if raw.rows != rows || raw.cols != cols {
+            return Err(err(format!(
+                "decoded image is {}x{}, header said {cols}x{rows}",
+                raw.cols, raw.rows
+            )));
+        }
+        let fsize = rows * cols;
+        for &(v, k, s) in refs {
+            if s.frame >= raw.frames {
+                return Err(err(format!(
+                    "frame {} missing: only {} decoded",
+                    s.frame + 1,
+                    raw.frames
+                )));
+            }
+            let src = &raw.data[s.frame * fsize..(s.frame + 1) * fsize];
+            let dst = &mut natural[v][k * plane..(k + 1) * plane];
+            let (r0, c0) = match s.tile {
+                Some(t) => {
+                    let g = plan.mosaic_grid.max(1);
+                    ((t / g) * nd[1], (t % g) * nd[0])
+                }
+                None => (0, 0),
+            };
+            if r0 + nd[1] > rows || c0 + nd[0] > cols {
+                return Err(err(format!("mosaic tile {} outside the image", k + 1)));
+            }
+            for r in 0..nd[1] {
+                let srow = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nd[0]];
+                let drow = &mut dst[r * nd[0]..(r + 1) * nd[0]];
+                if s.slope == 1.0 && s.intercept == 0.0 {
+                    drow.copy_from_slice(srow);
+                } else {
+                    for (d, &x) in drow.iter_mut().zip(srow) {
+                        *d = (x as f64 * s.slope + s.intercept) as f32;
+                    }
+                }
+            }
+        }
+    }
+    let map = plan.map.unwrap_or(AxisMap::IDENTITY);
+    let dims = map.out_dims(nd);
+    let affine = map.affine(nd, &plan.natural_affine);
+    let spacing = Volume::spacing_from_affine(&affine);
+    let source = plan
+        .inputs
+        .first()
+        .map(|i| {
+            let n = i.name();
+            match n.rfind(['/', '\\']) {
+                Some(p) => n[..p].to_string(),
+                None => n,
+            }
+        })
+        .unwrap_or_default();
+    Ok(natural
+        .into_iter()
+        .map(|data| Volume {
+            dims,
+            spacing,
+            affine,
+            data: map.apply(nd, &data),
+            meta: Metadata {
+                description: series.description.clone(),
+                source: source.clone(),
+                dicom: Some(plan.attrs.clone()),
+            },
+        })
+        .collect())
+}

@@ -1,0 +1,72 @@
+//! Files a person takes home: the (derived) volume as NIfTI, or as a DICOM series in a zip.
+
+use mrisr::io::dicom::{WriteOptions, write_series};
+use mrisr::io::nifti::write_nifti_bytes;
+use wasm_bindgen::prelude::*;
+
+use crate::handle::VolumeHandle;
+use crate::zip::{DosTime, write_stored};
+use crate::{js_error, lib_error};
+
+#[wasm_bindgen]
+impl VolumeHandle {
+    /// The volume as a float32 NIfTI-1 file (`.nii`, or `.nii.gz` when `gzip`).
+    pub fn nifti(&self, gzip: bool) -> Result<Vec<u8>, JsValue> {
+        write_nifti_bytes(&self.vol, gzip).map_err(lib_error)
+    }
+
+    /// The volume as a new DICOM series (one file per slice) in an uncompressed zip.
+    ///
+    /// `description_suffix` is appended to the source SeriesDescription; `seed` (16 random bytes
+    /// from `crypto.getRandomValues`) makes the new UIDs unique. Files are named
+    /// `<folder>/IM00001.dcm`, ...
+    #[wasm_bindgen(js_name = dicomZip)]
+    pub fn dicom_zip(
+        &self,
+        folder: &str,
+        description_suffix: &str,
+        seed: Vec<u8>,
+    ) -> Result<Vec<u8>, JsValue> {
+        let uid_seed = (seed.len() >= 16)
+            .then(|| u128::from_le_bytes(seed[..16].try_into().expect("16 bytes")));
+        let opts = WriteOptions {
+            description_suffix: description_suffix.to_string(),
+            series_number: None,
+            uid_seed,
+        };
+        let files = write_series(&self.vol, &opts).map_err(lib_error)?;
+        let folder = folder.trim_matches('/');
+        let files: Vec<(String, Vec<u8>)> = files
+            .into_iter()
+            .map(|(name, bytes)| {
+                let name = if folder.is_empty() {
+                    name
+                } else {
+                    format!("{folder}/{name}")
+                };
+                (name, bytes)
+            })
+            .collect();
+        write_stored(&files, now()).map_err(js_error)
+    }
+}
+
+/// The local time now, as a zip timestamp.
+fn now() -> DosTime {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let d = js_sys::Date::new_0();
+        DosTime::new(
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date(),
+            d.get_hours(),
+            d.get_minutes(),
+            d.get_seconds(),
+        )
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        DosTime::new(1980, 1, 1, 0, 0, 0)
+    }
+}

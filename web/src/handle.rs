@@ -1,0 +1,258 @@
+//! A volume kept on the Rust side of one wasm instance (page or worker).
+//!
+//! Page and workers each run their own instance, so a volume crosses between them as plain
+//! parts (`dims`, `spacing`, `affine`, voxels as a transferable `Float32Array`, metadata as JSON):
+//! [`VolumeHandle::to_parts`] on one side, [`VolumeHandle::from_parts`] on the other.
+
+use mrisr::{Metadata, Volume};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::js_error;
+
+#[wasm_bindgen]
+pub struct VolumeHandle {
+    pub(crate) vol: Volume,
+}
+
+impl VolumeHandle {
+    pub(crate) fn new(vol: Volume) -> Self {
+        Self { vol }
+    }
+}
+
+/// What the page shows about a volume and needs to lay it out.
+#[derive(Serialize)]
+struct Info<'a> {
+    description: &'a str,
+    source: &'a str,
+    dims: [usize; 3],
+    spacing: [f64; 3],
+    affine: [[f64; 4]; 4],
+    min: f32,
+    max: f32,
+    /// Robust display range (0.5th and 99.5th percentile), the "Auto" window.
+    p_lo: f32,
+    p_hi: f32,
+    from_dicom: bool,
+}
+
+#[wasm_bindgen]
+impl VolumeHandle {
+    /// Rebuilds a volume from the parts another instance made with [`VolumeHandle::to_parts`].
+    #[wasm_bindgen(js_name = fromParts)]
+    pub fn from_parts(
+        dims: Vec<u32>,
+        spacing: Vec<f64>,
+        affine: Vec<f64>,
+        data: Vec<f32>,
+        meta_json: &str,
+    ) -> Result<VolumeHandle, JsValue> {
+        if dims.len() != 3 || spacing.len() != 3 || affine.len() != 16 {
+            return Err(js_error(
+                "volume parts: need 3 dims, 3 spacings and 16 affine values",
+            ));
+        }
+        let dims = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
+        if dims.iter().product::<usize>() != data.len() {
+            return Err(js_error(format!(
+                "volume parts: {} voxels do not fill {}x{}x{}",
+                data.len(),
+                dims[0],
+                dims[1],
+                dims[2]
+            )));
+        }
+        let meta: Metadata = serde_json::from_str(meta_json)
+            .map_err(|e| js_error(format!("volume parts: metadata: {e}")))?;
+        let affine = std::array::from_fn(|r| std::array::from_fn(|c| affine[r * 4 + c]));
+        Ok(VolumeHandle::new(Volume {
+            dims,
+            spacing: [spacing[0], spacing[1], spacing[2]],
+            affine,
+            data,
+            meta,
+        }))
+    }
+
+    /// `{dims, spacing, affine (16, row-major), data: Float32Array (a copy), meta (JSON)}`.
+    #[wasm_bindgen(js_name = toParts)]
+    pub fn to_parts(&self) -> Result<JsValue, JsValue> {
+        let v = &self.vol;
+        let obj = js_sys::Object::new();
+        let set = |k: &str, val: JsValue| js_sys::Reflect::set(&obj, &k.into(), &val).map(|_| ());
+        let dims: Vec<u32> = v.dims.iter().map(|&d| d as u32).collect();
+        set("dims", js_sys::Uint32Array::from(&dims[..]).into())?;
+        set("spacing", js_sys::Float64Array::from(&v.spacing[..]).into())?;
+        let aff: Vec<f64> = v.affine.iter().flatten().copied().collect();
+        set("affine", js_sys::Float64Array::from(&aff[..]).into())?;
+        set("data", js_sys::Float32Array::from(&v.data[..]).into())?;
+        let meta = serde_json::to_string(&v.meta).map_err(js_error)?;
+        set("meta", meta.into())?;
+        Ok(obj.into())
+    }
+
+    /// Description, geometry, value range and the robust display range, as JSON.
+    pub fn info(&self) -> String {
+        let v = &self.vol;
+        let (min, max) = v.min_max();
+        let (p_lo, p_hi) = robust_range(&v.data);
+        serde_json::to_string(&Info {
+            description: &v.meta.description,
+            source: &v.meta.source,
+            dims: v.dims,
+            spacing: v.spacing,
+            affine: v.affine,
+            min,
+            max,
+            p_lo,
+            p_hi,
+            from_dicom: v.meta.dicom.is_some(),
+        })
+        .expect("info serialises")
+    }
+
+    /// The voxel value at `(i, j, k)`, or NaN outside the volume.
+    pub fn value(&self, i: i32, j: i32, k: i32) -> f32 {
+        let v = &self.vol;
+        let ijk = [i, j, k];
+        if (0..3).any(|a| ijk[a] < 0 || ijk[a] as usize >= v.dims[a]) {
+            return f32::NAN;
+        }
+        v.get(i as usize, j as usize, k as usize)
+    }
+
+    /// RAS+ mm of voxel `(i, j, k)` (fractional allowed): `[x, y, z]`.
+    pub fn world(&self, i: f64, j: f64, k: f64) -> Vec<f64> {
+        self.vol.world([i, j, k]).to_vec()
+    }
+
+    /// Voxel coordinates (fractional) of RAS+ point `(x, y, z)`; NaNs if the affine is singular.
+    pub fn voxel(&self, x: f64, y: f64, z: f64) -> Vec<f64> {
+        match invert_affine(&self.vol.affine) {
+            Some(inv) => (0..3)
+                .map(|r| inv[r][0] * x + inv[r][1] * y + inv[r][2] * z + inv[r][3])
+                .collect(),
+            None => vec![f64::NAN; 3],
+        }
+    }
+
+    /// The sub-volume `start .. start + size` (clamped to the volume), in the same patient space.
+    pub fn crop(&self, start: Vec<u32>, size: Vec<u32>) -> Result<VolumeHandle, JsValue> {
+        if start.len() != 3 || size.len() != 3 {
+            return Err(js_error("crop: need 3 start and 3 size values"));
+        }
+        let v = &self.vol;
+        let s: [usize; 3] = std::array::from_fn(|a| (start[a] as usize).min(v.dims[a] - 1));
+        let n: [usize; 3] = std::array::from_fn(|a| (size[a] as usize).clamp(1, v.dims[a] - s[a]));
+        Ok(VolumeHandle::new(crop(v, s, n)))
+    }
+}
+
+/// The sub-volume `start .. start + size` with its affine moved so every voxel keeps its place.
+pub fn crop(v: &Volume, s: [usize; 3], n: [usize; 3]) -> Volume {
+    let mut data = Vec::with_capacity(n.iter().product());
+    for k in s[2]..s[2] + n[2] {
+        for j in s[1]..s[1] + n[1] {
+            let base = v.index(s[0], j, k);
+            data.extend_from_slice(&v.data[base..base + n[0]]);
+        }
+    }
+    let mut affine = v.affine;
+    let origin = v.world([s[0] as f64, s[1] as f64, s[2] as f64]);
+    for r in 0..3 {
+        affine[r][3] = origin[r];
+    }
+    Volume {
+        dims: n,
+        spacing: v.spacing,
+        affine,
+        data,
+        meta: v.meta.clone(),
+    }
+}
+
+/// 0.5th and 99.5th percentile of the finite voxels, from a subsample of at most ~1M voxels.
+pub fn robust_range(data: &[f32]) -> (f32, f32) {
+    let step = (data.len() / (1 << 20)).max(1);
+    let mut s: Vec<f32> = data
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    if s.is_empty() {
+        return (0.0, 1.0);
+    }
+    s.sort_unstable_by(f32::total_cmp);
+    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    let (lo, hi) = (at(0.005), at(0.995));
+    if hi > lo {
+        (lo, hi)
+    } else {
+        (s[0], s[s.len() - 1].max(s[0] + 1.0))
+    }
+}
+
+/// Inverse of a 4x4 affine whose last row is `0 0 0 1`.
+pub fn invert_affine(a: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
+    let m = |r: usize, c: usize| a[r][c];
+    let det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1))
+        - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
+        + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
+    if !det.is_finite() || det.abs() < 1e-12 {
+        return None;
+    }
+    let mut inv = [[0.0; 4]; 4];
+    for r in 0..3 {
+        for c in 0..3 {
+            // cofactor of (c, r) / det
+            let (r1, r2) = ((c + 1) % 3, (c + 2) % 3);
+            let (c1, c2) = ((r + 1) % 3, (r + 2) % 3);
+            inv[r][c] = (m(r1, c1) * m(r2, c2) - m(r1, c2) * m(r2, c1)) / det;
+        }
+    }
+    for r in 0..3 {
+        inv[r][3] = -(0..3).map(|c| inv[r][c] * a[c][3]).sum::<f64>();
+    }
+    inv[3][3] = 1.0;
+    Some(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affine_inverse_round_trips() {
+        let a = [
+            [0.0, -0.9, 0.1, 10.0],
+            [1.2, 0.0, 0.0, -5.0],
+            [0.0, 0.2, 3.0, 7.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        let inv = invert_affine(&a).unwrap();
+        for p in [[1.0, 2.0, 3.0], [-4.0, 0.5, 9.0]] {
+            let w: Vec<f64> = (0..3)
+                .map(|r| a[r][0] * p[0] + a[r][1] * p[1] + a[r][2] * p[2] + a[r][3])
+                .collect();
+            for r in 0..3 {
+                let back = inv[r][0] * w[0] + inv[r][1] * w[1] + inv[r][2] * w[2] + inv[r][3];
+                assert!((back - p[r]).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn crop_keeps_world_positions() {
+        let mut v = Volume::zeros([4, 5, 6], [1.0, 2.0, 3.0]);
+        v.affine[0][3] = 7.0;
+        v.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(n, x)| *x = n as f32);
+        let c = crop(&v, [1, 2, 3], [2, 2, 2]);
+        assert_eq!(c.get(1, 1, 1), v.get(2, 3, 4));
+        assert_eq!(c.world([1.0, 1.0, 1.0]), v.world([2.0, 3.0, 4.0]));
+    }
+}

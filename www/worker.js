@@ -1,0 +1,119 @@
+// mrisr worker: runs the wasm module off the page's main thread, one request at a time.
+//
+// Messages in:  {id, op, ...args}; out: {id, ok: true, value} | {id, ok: false, error} and, while
+// a super-resolution runs, {id, progress: [done, total]}. `{op: 'cancel'}` is handled at once.
+// The page compiles the module once and sends it with the first message ('init').
+import init, * as wasm from './pkg/mrisr_web.js';
+
+let scan = null; // the last Scan (files of the last drop), kept for 'load'
+let broken = null; // set once a wasm trap left the instance unusable
+let queue = Promise.resolve();
+
+const handlers = {
+  async init({ module }) {
+    await init({ module_or_path: module });
+    return true;
+  },
+
+  // names: string[], buffers: ArrayBuffer[] -> the series list (JSON)
+  async scan({ names, buffers }) {
+    scan?.free();
+    scan = null;
+    scan = new wasm.Scan(names, buffers.map(b => new Uint8Array(b)));
+    return JSON.parse(scan.report());
+  },
+
+  async load({ index, volume }) {
+    if (!scan) throw new Error('no files have been opened');
+    const h = scan.load(index, volume ?? 0);
+    try { return transferParts(h.toParts()); } finally { h.free(); }
+  },
+
+  // kind: 'nifti' | 'dicom'
+  async export({ kind, parts, folder, suffix }) {
+    const h = fromParts(parts);
+    try {
+      let bytes;
+      if (kind === 'nifti') bytes = h.nifti(true);
+      else bytes = h.dicomZip(folder, suffix, crypto.getRandomValues(new Uint8Array(16)));
+      return { value: bytes, transfer: [bytes.buffer] };
+    } finally { h.free(); }
+  },
+
+  async card({ weights }) {
+    return JSON.parse(wasm.sr_model_card(new Uint8Array(weights)));
+  },
+
+  async 'sr-init'({ weights, backend }) {
+    const ready = JSON.parse(await wasm.sr_init(new Uint8Array(weights), backend));
+    if (backend === 'webgpu') ready.adapter = await adapterInfo();
+    return ready;
+  },
+
+  // opts: {tile, overlap}; the buffer budget comes from the adapter's limits here.
+  async 'sr-run'({ parts, opts, backend }, id) {
+    const maxBuffer = await bufferBudget(backend);
+    const h = fromParts(parts);
+    const o = new wasm.RunOptions(opts?.tile ?? 0, opts?.overlap ?? 0, maxBuffer);
+    const out = await wasm.sr_run(h, o, (done, total) => self.postMessage({ id, progress: [done, total] }));
+    try { return transferParts(out.toParts()); } finally { out.free(); }
+  },
+};
+
+function fromParts(p) {
+  return wasm.VolumeHandle.fromParts(p.dims, p.spacing, p.affine, p.data, p.meta);
+}
+
+function transferParts(parts) {
+  return { value: parts, transfer: [parts.data.buffer] };
+}
+
+// Largest single buffer the run may allocate: the adapter's binding/buffer limits on WebGPU,
+// a fixed budget on the CPU (wasm32 memory is 4 GiB at most).
+async function bufferBudget(backend) {
+  if (backend === 'webgpu' && self.navigator.gpu) {
+    const a = await self.navigator.gpu.requestAdapter();
+    if (a) return Math.min(a.limits.maxStorageBufferBindingSize, a.limits.maxBufferSize);
+  }
+  return 256 * 1024 * 1024;
+}
+
+async function adapterInfo() {
+  const a = self.navigator.gpu && await self.navigator.gpu.requestAdapter();
+  if (!a) return null;
+  const i = a.info || {};
+  return { vendor: i.vendor, architecture: i.architecture, description: i.description,
+           fallback: !!(i.isFallbackAdapter ?? a.isFallbackAdapter),
+           maxBuffer: Math.min(a.limits.maxStorageBufferBindingSize, a.limits.maxBufferSize) };
+}
+
+function errorText(e) {
+  if (e instanceof WebAssembly.RuntimeError) {
+    broken = `the computation crashed (${e.message})`;
+    return broken;
+  }
+  return e?.message ?? String(e);
+}
+
+self.onmessage = ({ data }) => {
+  if (data.op === 'cancel') {
+    try { wasm.sr_cancel(); } catch { /* not initialised yet */ }
+    return;
+  }
+  queue = queue.then(async () => {
+    const { id, op } = data;
+    try {
+      if (broken) throw new Error(broken);
+      const h = handlers[op];
+      if (!h) throw new Error(`unknown request ${op}`);
+      const r = await h(data, id);
+      if (r && typeof r === 'object' && 'transfer' in r && 'value' in r) {
+        self.postMessage({ id, ok: true, value: r.value }, r.transfer);
+      } else {
+        self.postMessage({ id, ok: true, value: r });
+      }
+    } catch (e) {
+      self.postMessage({ id, ok: false, error: errorText(e), crashed: !!broken });
+    }
+  });
+};
