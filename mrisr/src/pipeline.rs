@@ -27,9 +27,9 @@ pub async fn upscale(
     };
     let lowres = input.permuted(order);
     let up = deg.upsample(&lowres);
-    let norm = Normalization::fit(&up);
+    let norm = Normalization::for_network(&up);
     let out = run_tiled(net, &norm.apply(&up), opts, device, progress).await?;
-    let mut out = norm.invert(&out).permuted(Volume::inverse_order(order));
+    let mut out = norm.undo(&out).permuted(Volume::inverse_order(order));
     out.meta = input.meta.clone();
     out.meta.description = format!("{} (mrisr {})", input.meta.description, deg).trim().to_string();
     Ok(out)

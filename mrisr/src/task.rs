@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::degrade::{Degradation, SliceProfile};
+use crate::normalize::Normalization;
 use crate::resample::upsample;
 use crate::volume::crop;
 use crate::{Error, Result, Volume};
@@ -82,6 +83,14 @@ impl Degradation {
         let f = self.factor();
         let d = self.degraded_axes();
         f[0] == f[1] && (d.contains(&0) == d.contains(&1))
+    }
+}
+
+impl Normalization {
+    /// The intensity scaling the network sees, in training and in use alike: divide by the
+    /// 99.5th percentile of the foreground, no clipping (bright fat and fluid must survive).
+    pub fn for_network(v: &Volume) -> Self {
+        Normalization::fit(v, 99.5, f32::INFINITY)
     }
 }
 

@@ -171,7 +171,7 @@ pub const ROTATIONS: [[usize; 3]; 3] = [[0, 1, 2], [1, 2, 0], [2, 0, 1]];
 impl Pair {
     /// Normalises `hr`, rotates it by `order`, degrades it and upsamples it back to its grid.
     pub fn new(name: &str, hr: &Volume, order: [usize; 3], deg: &Degradation, block: usize) -> Option<Pair> {
-        let norm = Normalization::fit(hr);
+        let norm = Normalization::for_network(hr);
         let target = norm.apply(hr).permuted(order);
         let target = deg.crop_to_multiple(&target);
         if target.dims.iter().any(|&d| d < block) {

@@ -77,7 +77,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         // Degrade along the volume's own slice axis, as a real fast acquisition would.
         let order = deg.canonical_order(&hr);
-        let norm = Normalization::fit(&hr);
+        let norm = Normalization::for_network(&hr);
         let target = deg.crop_to_multiple(&norm.apply(&hr).permuted(order));
         let baseline = deg.simulate(&target);
         let mask = foreground_mask(&target);

@@ -1,10 +1,6 @@
 //! `cargo run -p trainer`: trains mrisr super-resolution weights; `trainer eval` measures them.
 
-mod data;
-mod device;
-mod eval;
-mod perceptual;
-mod train;
+use trainer::{data, device, eval, train};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -56,7 +56,7 @@ impl Vgg16Features {
     pub fn forward(&self, x: Tensor<4>) -> Features {
         let relu1_1 = relu(self.conv0.forward(x));
         let relu1_2 = relu(self.conv2.forward(relu1_1));
-        let pooled = max_pool2d(relu1_2.clone(), MaxPoolOptions::new([2, 2], [2, 2], [0, 0], [1, 1], false));
+        let pooled = max_pool2d(relu1_2.clone(), MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
         let relu2_1 = relu(self.conv5.forward(pooled));
         Features { relu1_2, relu2_1 }
     }

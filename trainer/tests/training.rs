@@ -1,0 +1,130 @@
+//! The trainer on real data: the perceptual network against independent reference numbers,
+//! and a tiny model whose loss falls on a crop of the knee.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use mrisr::model::card::{LossKind, ModelCard, Preset};
+use trainer::data::{Named, make_pairs};
+use trainer::perceptual::Vgg16Features;
+use trainer::train::{RunConfig, Trainer, ValSet, validate};
+
+fn shared() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(p.is_dir(), "test data expected at {} (see README)", p.display());
+    p
+}
+
+/// VGG16 relu1_2 / relu2_1 on the reference input of ../shared/data/vgg16/README.md, against
+/// the float64 numbers computed there with numpy and jax.
+#[test]
+fn perceptual_features_match_the_reference() {
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared().join("vgg16/reference_features.json")).unwrap()).unwrap();
+    let device = Device::flex();
+    let vgg = Vgg16Features::load(&device).unwrap();
+    // x[c,h,w] = sin(0.1 (h+1)(c+1)) cos(0.07 (w+2)), mapped to [0, 1], then ImageNet-normalised.
+    let mut rgb = Vec::with_capacity(3 * 16 * 16);
+    for c in 0..3 {
+        for h in 0..16 {
+            for w in 0..16 {
+                let x = (0.1 * (h + 1) as f64 * (c + 1) as f64).sin() * (0.07 * (w + 2) as f64).cos();
+                rgb.push(((x + 1.0) / 2.0).clamp(0.0, 1.0) as f32);
+            }
+        }
+    }
+    let input = Tensor::<4>::from_data(TensorData::new(rgb, [1, 3, 16, 16]), &device);
+    let mean = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &device).reshape([1, 3, 1, 1]);
+    let std = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &device).reshape([1, 3, 1, 1]);
+    let f = vgg.forward((input - mean) / std);
+    assert_eq!(f.relu1_2.dims(), [1, 64, 16, 16]);
+    assert_eq!(f.relu2_1.dims(), [1, 128, 8, 8]);
+    let a = f.relu1_2.into_data().to_vec::<f32>().unwrap();
+    let b = f.relu2_1.into_data().to_vec::<f32>().unwrap();
+
+    // Sums, per-channel sums (catch a channel-order or transpose bug) and single values,
+    // several of them on the border (zero padding), all read from the reference file.
+    for (name, got, size) in [("relu1_2", &a, 16usize), ("relu2_1", &b, 8usize)] {
+        let r = &reference[name];
+        let want = r["sum"].as_f64().unwrap();
+        let sum: f64 = got.iter().map(|&v| v as f64).sum();
+        assert!(((sum - want) / want).abs() < 1e-4, "{name}: sum {sum} vs reference {want}");
+        for (ch, want) in r["channel_sums"].as_array().unwrap().iter().enumerate() {
+            let want = want.as_f64().unwrap();
+            let s: f64 = got[ch * size * size..(ch + 1) * size * size].iter().map(|&v| v as f64).sum();
+            assert!((s - want).abs() < 1e-4 * want.abs().max(1.0), "{name} channel {ch}: {s} vs {want}");
+        }
+        let values = r["values"].as_array().unwrap();
+        assert!(values.len() >= 5);
+        for v in values {
+            let idx: Vec<usize> = v["index_nchw"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+            let want = v["value"].as_f64().unwrap();
+            let g = got[(idx[1] * size + idx[2]) * size + idx[3]] as f64;
+            assert!((g - want).abs() < 1e-4, "{name}{idx:?}: {g} vs {want}");
+        }
+    }
+}
+
+/// A tiny network, a few dozen steps on a crop of the real knee: validation error falls below
+/// where it started, and the exported weights load and carry the card.
+#[test]
+fn tiny_model_learns_on_real_data() {
+    let knee = shared().join("ref/knee_dess_echo1.nii.gz");
+    let volume = mrisr::io::nifti::read_nifti_volume(&knee).unwrap();
+    // A 48-voxel cube from the middle of the knee, where there is tissue.
+    let crop = mrisr::volume::center_crop(&volume, [48, 48, 48]);
+    let named = vec![Named { name: "knee".into(), subject: "s1".into(), volume: crop }];
+    let deg: mrisr::degrade::Degradation = "slices:2".parse().unwrap();
+    let block = 16;
+    let pairs = make_pairs(&named, &deg, block);
+    assert_eq!(pairs.len(), 3, "one pair per axis rotation");
+    let val = ValSet::new(&pairs, block, 8, 99);
+
+    let device = Device::flex();
+    let net_cfg = Preset::Tiny.config();
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("tiny.safetensors");
+    let mut card = ModelCard::new("tiny-test", net_cfg, deg.clone());
+    card.block = block;
+    let trainer = Trainer {
+        cfg: RunConfig {
+            name: "tiny-test".into(),
+            net: net_cfg,
+            loss: LossKind::Mse,
+            block,
+            batch: 2,
+            steps_per_epoch: 30,
+            epochs: 2,
+            lr: 2e-3,
+            seed: 1,
+        },
+        device: device.clone(),
+        dir: dir.path().join("run"),
+        card_template: card,
+        export: Some(export.clone()),
+    };
+    // Before training: the untrained net (its residual branch starts small) vs the target.
+    let untrained = net_cfg.init(&device);
+    let ((before_psnr, _), (cubic_psnr, _)) = validate(&untrained, &val, block, &device);
+    let state = trainer.run(&pairs, &val, false, Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(state.step, 60);
+    let best = state.best_val_psnr.unwrap();
+    assert!(best > before_psnr + 0.1, "validation PSNR {best:.2} dB did not rise from {before_psnr:.2} dB (cubic {cubic_psnr:.2})");
+
+    // The log has one line per epoch, and the loss is finite.
+    let log = std::fs::read_to_string(dir.path().join("run/log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 2);
+    // The exported weights load, with the card saying what they are.
+    let bytes = std::fs::read(&export).unwrap();
+    let (_, card) = mrisr::model::weights::load("tiny.safetensors", &bytes, &device).unwrap();
+    assert_eq!(card.net, net_cfg);
+    assert_eq!(card.steps, 60);
+    assert!(card.metrics.unwrap().psnr_db == best);
+
+    // Resume continues from the checkpoint rather than starting over.
+    let more = Trainer { cfg: RunConfig { epochs: 3, ..trainer.cfg.clone() }, ..trainer };
+    let state = more.run(&pairs, &val, true, Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(state.step, 90);
+}
