@@ -136,3 +136,13 @@ fn upscale_puts_the_result_on_the_refined_grid() {
     }
     assert!(out.data.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn untrained_network_returns_its_input() {
+    let device = Device::flex();
+    let net = Preset::Fast.config().init(&device);
+    let x = Tensor::<5>::random([1, 1, 6, 7, 8], Distribution::Uniform(0.0, 1.0), &device);
+    let a = x.clone().into_data().try_to_vec::<f32>().unwrap();
+    let b = net.forward(x).into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(a, b, "the zero tail makes the untrained network the identity");
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use mrisr::Volume;
 use mrisr::degrade::Degradation;
-use mrisr::normalize::{Normalization, foreground_mask};
+use mrisr::normalize::Normalization;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
@@ -178,7 +178,7 @@ impl Pair {
             return None;
         }
         let input = deg.simulate(&target);
-        let mask = foreground_mask(&target);
+        let mask = tissue_mask(&target);
         let corners = corner_candidates(&target, &mask, block);
         (!corners.is_empty()).then(|| Pair { name: format!("{name}/rot{}", order[2]), input, target, corners })
     }
@@ -195,6 +195,12 @@ impl Pair {
             read_block(&self.target, corner, block, flips, swap),
         )
     }
+}
+
+/// Voxels that are tissue rather than air in a normalised volume: above a tenth of the 99.5th
+/// percentile. Simpler and sturdier than Otsu on crops that hold only tissue.
+pub fn tissue_mask(normalised: &Volume) -> Vec<bool> {
+    normalised.data.iter().map(|&v| v > 0.1).collect()
 }
 
 fn corner_candidates(v: &Volume, mask: &[bool], block: usize) -> Vec<u32> {

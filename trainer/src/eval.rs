@@ -10,7 +10,7 @@ use clap::Args;
 use image::{ImageBuffer, Luma};
 use mrisr::Volume;
 use mrisr::model::{ModelCard, SrNet, weights};
-use mrisr::normalize::{Normalization, foreground_mask};
+use mrisr::normalize::Normalization;
 
 use crate::data;
 use crate::device::{self, BackendChoice};
@@ -80,7 +80,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let norm = Normalization::for_network(&hr);
         let target = deg.crop_to_multiple(&norm.apply(&hr).permuted(order));
         let baseline = deg.simulate(&target);
-        let mask = foreground_mask(&target);
+        let mask = data::tissue_mask(&target);
         let mut outputs = vec![("cubic".to_string(), baseline.clone())];
         for (name, net, card) in &models {
             let opts = mrisr::infer::TileOptions::for_net(&card.net, args.max_tile_voxels);

@@ -41,8 +41,8 @@ fn perceptual_features_match_the_reference() {
     let f = vgg.forward((input - mean) / std);
     assert_eq!(f.relu1_2.dims(), [1, 64, 16, 16]);
     assert_eq!(f.relu2_1.dims(), [1, 128, 8, 8]);
-    let a = f.relu1_2.into_data().to_vec::<f32>().unwrap();
-    let b = f.relu2_1.into_data().to_vec::<f32>().unwrap();
+    let a = f.relu1_2.into_data().try_to_vec::<f32>().unwrap();
+    let b = f.relu2_1.into_data().try_to_vec::<f32>().unwrap();
 
     // Sums, per-channel sums (catch a channel-order or transpose bug) and single values,
     // several of them on the border (zero padding), all read from the reference file.
@@ -94,10 +94,10 @@ fn tiny_model_learns_on_real_data() {
             net: net_cfg,
             loss: LossKind::Mse,
             block,
-            batch: 2,
+            batch: 8,
             steps_per_epoch: 30,
-            epochs: 2,
-            lr: 2e-3,
+            epochs: 3,
+            lr: 1e-3,
             seed: 1,
         },
         device: device.clone(),
@@ -105,26 +105,33 @@ fn tiny_model_learns_on_real_data() {
         card_template: card,
         export: Some(export.clone()),
     };
-    // Before training: the untrained net (its residual branch starts small) vs the target.
+    // Before training: the untrained net returns its input, the cubic baseline.
     let untrained = net_cfg.init(&device);
     let ((before_psnr, _), (cubic_psnr, _)) = validate(&untrained, &val, block, &device);
     let state = trainer.run(&pairs, &val, false, Arc::new(AtomicBool::new(false))).unwrap();
-    assert_eq!(state.step, 60);
+    assert_eq!(state.step, 90);
     let best = state.best_val_psnr.unwrap();
-    assert!(best > before_psnr + 0.1, "validation PSNR {best:.2} dB did not rise from {before_psnr:.2} dB (cubic {cubic_psnr:.2})");
+    assert!((before_psnr - cubic_psnr).abs() < 1e-3, "untrained {before_psnr} vs cubic {cubic_psnr}");
+    assert!(best > cubic_psnr + 0.05, "validation PSNR {best:.2} dB did not beat cubic ({cubic_psnr:.2} dB)");
 
     // The log has one line per epoch, and the loss is finite.
     let log = std::fs::read_to_string(dir.path().join("run/log.jsonl")).unwrap();
-    assert_eq!(log.lines().count(), 2);
+    assert_eq!(log.lines().count(), 3);
     // The exported weights load, with the card saying what they are.
     let bytes = std::fs::read(&export).unwrap();
     let (_, card) = mrisr::model::weights::load("tiny.safetensors", &bytes, &device).unwrap();
     assert_eq!(card.net, net_cfg);
-    assert_eq!(card.steps, 60);
+    // The card describes the best epoch of the log.
+    let best_line = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .max_by(|a, b| a["val_psnr_db"].as_f64().unwrap().total_cmp(&b["val_psnr_db"].as_f64().unwrap()))
+        .unwrap();
+    assert_eq!(card.steps, best_line["step"].as_u64().unwrap());
     assert!(card.metrics.unwrap().psnr_db == best);
 
     // Resume continues from the checkpoint rather than starting over.
-    let more = Trainer { cfg: RunConfig { epochs: 3, ..trainer.cfg.clone() }, ..trainer };
+    let more = Trainer { cfg: RunConfig { epochs: 4, ..trainer.cfg.clone() }, ..trainer };
     let state = more.run(&pairs, &val, true, Arc::new(AtomicBool::new(false))).unwrap();
-    assert_eq!(state.step, 90);
+    assert_eq!(state.step, 120);
 }

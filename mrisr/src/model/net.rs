@@ -12,7 +12,7 @@
 //! ```
 
 use burn::module::Module;
-use burn::nn::PaddingConfig3d;
+use burn::nn::{Initializer, PaddingConfig3d};
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
@@ -35,7 +35,12 @@ impl SrNetConfig {
                 })
                 .collect(),
             body: conv(self.channels, self.channels),
-            tail: conv(self.channels, 1),
+            // Zero tail: the untrained network returns its input (the cubic baseline) unchanged,
+            // so training starts from the baseline instead of from noise.
+            tail: Conv3dConfig::new([self.channels, 1], [3, 3, 3])
+                .with_padding(PaddingConfig3d::Same)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
             residual_scale: self.residual_scale,
         }
     }
