@@ -28,7 +28,7 @@ fn random_volume(dims: [usize; 3], seed: u64) -> Volume {
 fn save_load_round_trip_gives_the_same_output() {
     let device = Device::flex();
     let cfg = Preset::Tiny.config();
-    let net = cfg.init(&device);
+    let net = cfg.init_with(&device, false);
     let card = tiny_card(cfg);
     let bytes = weights::save(&net, &card).unwrap();
     // f16 storage: 4 bytes per f32 parameter would be more than this.
@@ -76,7 +76,7 @@ fn bad_weight_files_are_refused_with_the_file_name() {
 fn tiles_with_a_receptive_halo_match_the_whole_volume() {
     let device = Device::flex();
     let cfg = Preset::Tiny.config();
-    let net = cfg.init(&device);
+    let net = cfg.init_with(&device, false);
     let vol = random_volume([21, 17, 13], 7);
     let whole = block_on(run_tile(&net, &vol.data, vol.dims, &device)).unwrap();
     let opts = TileOptions { core: 6, halo: cfg.receptive_radius() };

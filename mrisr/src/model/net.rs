@@ -20,7 +20,14 @@ use burn::tensor::{Device, Tensor};
 pub use super::card::SrNetConfig;
 
 impl SrNetConfig {
+    /// A fresh network whose output equals its input (zero tail; see below).
     pub fn init(&self, device: &Device) -> SrNet {
+        self.init_with(device, true)
+    }
+
+    /// A fresh network; `zero_tail = false` gives random output weights too (tests that need
+    /// a network which is not the identity).
+    pub fn init_with(&self, device: &Device, zero_tail: bool) -> SrNet {
         let conv = |cin: usize, cout: usize| {
             Conv3dConfig::new([cin, cout], [3, 3, 3])
                 .with_padding(PaddingConfig3d::Same)
@@ -39,7 +46,11 @@ impl SrNetConfig {
             // so training starts from the baseline instead of from noise.
             tail: Conv3dConfig::new([self.channels, 1], [3, 3, 3])
                 .with_padding(PaddingConfig3d::Same)
-                .with_initializer(Initializer::Zeros)
+                .with_initializer(if zero_tail {
+                    Initializer::Zeros
+                } else {
+                    Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }
+                })
                 .init(device),
             residual_scale: self.residual_scale,
         }
