@@ -233,7 +233,10 @@ function buildViewer() {
       const pos = document.createElement('span');
       pos.className = 'pos';
       bar.append(name, slider, pos);
-      el.append(canvas, bar);
+      const stage = document.createElement('div');
+      stage.className = 'stage';
+      stage.append(canvas);
+      el.append(stage, bar);
       grid.append(el);
       const vp = { plane, vols, canvas, slider, pos };
       slider.addEventListener('input', () => setSlice(plane, +slider.value));
