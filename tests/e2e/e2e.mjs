@@ -63,14 +63,18 @@ function parseNifti(buf) {
   const ndim = buf.readInt16LE(40);
   const dims = [1, 2, 3].map(i => buf.readInt16LE(40 + 2 * i));
   const datatype = buf.readInt16LE(70);
-  assert(datatype === 16, `datatype ${datatype}, expected 16 (float32)`);
+  const types = { 16: [4, 'readFloatLE'], 4: [2, 'readInt16LE'], 512: [2, 'readUInt16LE'] };
+  assert(types[datatype], `datatype ${datatype} (expected float32, int16 or uint16)`);
+  const [size, read] = types[datatype];
   const voxOffset = buf.readFloatLE(108);
+  const slope = buf.readFloatLE(112) || 1, inter = buf.readFloatLE(116);
   const n = dims[0] * dims[1] * dims[2];
-  assert(buf.length >= voxOffset + 4 * n, `file has ${buf.length} bytes, header promises ${voxOffset + 4 * n}`);
+  assert(buf.length >= voxOffset + size * n, `file has ${buf.length} bytes, header promises ${voxOffset + size * n}`);
   const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(voxOffset + 4 * i);
+  for (let i = 0; i < n; i++) data[i] = buf[read](voxOffset + size * i) * slope + inter;
+  const srow = [0, 1, 2].map(r => [0, 1, 2, 3].map(c => buf.readFloatLE(280 + 16 * r + 4 * c)));
   const pixdim = [1, 2, 3].map(i => buf.readFloatLE(76 + 4 * i));
-  return { ndim, dims, pixdim, data };
+  return { ndim, dims, pixdim, data, datatype, srow };
 }
 
 function parseZip(buf) {
@@ -211,8 +215,21 @@ try {
     const n = origNifti.dims.reduce((a, b) => a * b, 1);
     assert(origNifti.dims.join() === listedDims.join(), `dims ${origNifti.dims}, the list said ${listedDims}`);
     assert(n > 0 && origNifti.data.some(v => v !== 0), 'all zero');
+    assert(origNifti.datatype === 16, 'not float32');
     return `${d.name}, ${origNifti.dims.join('x')}, ${(d.bytes.length / 1e6).toFixed(1)} MB`;
   });
+
+  const ref = process.env.MRISR_E2E_DICOM_REF || path.join(repo, '../shared/data/ref/knee_dess_echo1.nii.gz');
+  if (fs.existsSync(ref) && origNifti) {
+    await step('the page read the series exactly like dcm2niix (voxels and affine)', async () => {
+      const r = parseNifti(fs.readFileSync(ref));
+      const c = compare(origNifti, r);
+      assert(c.maxAbs === 0, `max |diff| ${c.maxAbs}`);
+      const da = Math.max(...origNifti.srow.flat().map((v, i) => Math.abs(v - r.srow.flat()[i])));
+      assert(da < 1e-3, `affine differs by ${da}`);
+      return `${path.basename(ref)}: identical voxels, affine within ${da.toExponential(1)} mm`;
+    });
+  }
 
   await step('save the original as a DICOM series: a zip of DICOM files', async () => {
     const d = await download('#export-dicom', 'original', 'original_dicom.zip');
