@@ -152,6 +152,13 @@ try {
     assert(await currentPhase() === 'ready', await page.textContent('#open-status'));
   });
 
+  await step('WebGPU computes a test convolution in a worker', async () => {
+    await page.waitForFunction(() => document.body.dataset.gpu, null, { timeout: 60000 });
+    const line = await page.textContent('#engine');
+    assert(await page.evaluate(() => document.body.dataset.gpu) === 'ok', line);
+    return line;
+  });
+
   await step('strict Content-Security-Policy', async () => {
     const csp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
     for (const d of ["default-src 'self'", "connect-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "object-src 'none'", "form-action 'none'"]) {

@@ -58,6 +58,35 @@ async fn device_for(backend: &str) -> Result<(Device, &'static str), JsValue> {
     }
 }
 
+/// Checks that `backend` computes: a small conv3d (ones * ones, 2 -> 3 channels, 4x4x4) must
+/// sum to 6000. Also compiles the first shaders, so a later run starts faster. Returns the sum.
+#[wasm_bindgen]
+pub async fn sr_probe(backend: String) -> Result<f32, JsValue> {
+    use burn::tensor::Tensor;
+    use burn::tensor::module::conv3d;
+    use burn::tensor::ops::ConvOptions;
+    let (device, _) = device_for(&backend).await?;
+    let x = Tensor::<5>::ones([1, 2, 4, 4, 4], &device);
+    let w = Tensor::<5>::ones([3, 2, 3, 3, 3], &device);
+    let y = conv3d(
+        x,
+        w,
+        None,
+        ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1),
+    );
+    let s: f32 = y
+        .sum()
+        .into_scalar_async::<f32>()
+        .await
+        .map_err(|e| js_error(format!("{backend}: reading the result back failed: {e:?}")))?;
+    if (s - 6000.0).abs() > 1e-3 {
+        return Err(js_error(format!(
+            "{backend}: a test convolution gave {s} instead of 6000"
+        )));
+    }
+    Ok(s)
+}
+
 /// Loads the weights onto `backend` ("webgpu" or "cpu") and keeps the model for [`sr_run`].
 /// Returns `{backend, card}` as JSON, `card` being the model card stored with the weights.
 #[wasm_bindgen]
