@@ -30,7 +30,7 @@ thread_local! {
 struct Loaded {
     device: Device,
     backend: &'static str,
-    model: crate::sr::model::Model,
+    model: model::Model,
 }
 
 /// What [`sr_init`] reports to the page.
@@ -172,6 +172,61 @@ pub async fn sr_run(
 }
 
 /// The one place that calls into `mrisr::model` / `mrisr::infer`.
+///
+/// Until `mrisr::model` lands on main, the default build has a stand-in that says so; the
+/// wiring against the announced API is behind the `model` feature (make it default then).
+#[cfg(feature = "model")]
+mod model {
+    use burn::tensor::Device;
+    use mrisr::infer::{self, TileOptions};
+    use mrisr::model::{ModelCard, SrNet, weights};
+    use wasm_bindgen::JsValue;
+
+    use super::RunOptions;
+    use crate::lib_error;
+
+    pub struct Model {
+        net: SrNet,
+        card: ModelCard,
+    }
+
+    pub fn load(bytes: &[u8], device: &Device) -> Result<Model, JsValue> {
+        let (net, card) = weights::load("weights", bytes, device).map_err(lib_error)?;
+        Ok(Model { net, card })
+    }
+
+    impl Model {
+        pub fn card_json(&self) -> serde_json::Value {
+            serde_json::to_value(&self.card).unwrap_or_default()
+        }
+
+        pub async fn upscale(
+            &self,
+            vol: &mrisr::Volume,
+            opts: RunOptions,
+            device: &Device,
+            progress: &mut dyn FnMut(usize, usize) -> bool,
+        ) -> Result<mrisr::Volume, JsValue> {
+            // The widest activation of a tile is `channels` floats per voxel; keep it (with a
+            // factor 2 for the residual branch) inside the adapter's largest buffer.
+            let per_voxel = 4 * 2 * self.card.net.channels.max(1);
+            let budget = (opts.max_buffer_bytes.max(1.0) as usize / per_voxel).max(1);
+            let mut tiles = TileOptions::for_net(&self.card.net, budget);
+            if opts.tile > 0 {
+                tiles.core = opts.tile;
+            }
+            if opts.overlap > 0 {
+                tiles.halo = opts.overlap;
+            }
+            let mut report = |p: infer::Progress| progress(p.tiles_done, p.tiles_total);
+            infer::upscale(&self.net, &self.card, vol, &tiles, device, &mut report)
+                .await
+                .map_err(lib_error)
+        }
+    }
+}
+
+#[cfg(not(feature = "model"))]
 mod model {
     use burn::tensor::Device;
     use wasm_bindgen::JsValue;
@@ -179,20 +234,18 @@ mod model {
     use super::RunOptions;
     use crate::js_error;
 
-    /// The network and its card.
+    const PENDING: &str =
+        "this build has no super-resolution network yet (mrisr::model is pending)";
+
     pub struct Model {
         card: serde_json::Value,
     }
 
-    /// Builds the network from weight bytes on `device`.
     pub fn load(_weights: &[u8], _device: &Device) -> Result<Model, JsValue> {
-        // Wired to `mrisr::model::weights::load` once it lands.
         let _ = Model {
             card: serde_json::Value::Null,
         };
-        Err(js_error(
-            "this build has no super-resolution network yet (mrisr::model is pending)",
-        ))
+        Err(js_error(PENDING))
     }
 
     impl Model {
@@ -207,9 +260,7 @@ mod model {
             _device: &Device,
             _progress: &mut dyn FnMut(usize, usize) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
-            Err(js_error(
-                "this build has no super-resolution network yet (mrisr::model is pending)",
-            ))
+            Err(js_error(PENDING))
         }
     }
 }
