@@ -751,6 +751,21 @@ async function main() {
   }
   setPhase('ready');
   updateButtons();
+  // Test hook (only with ?viewer-test): show a crop of the original as a stand-in "result", so
+  // the comparison layouts can be checked without a network. Not reachable from the UI.
+  if (new URLSearchParams(location.search).has('viewer-test')) {
+    window.viewerTest = (mode, n = 64) => {
+      $('#region').value = String(n);
+      const crop = srInput();
+      state.result?.handle.free();
+      state.result = wrap(crop, 'Stand-in');
+      state.compare = mode;
+      $('#compare').value = mode;
+      buildViewer();
+      updateButtons();
+      return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    };
+  }
   loadModel();
   probeGpu();
 }

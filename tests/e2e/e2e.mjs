@@ -147,7 +147,7 @@ async function download(buttonSel, what, file) {
 let knee = null, listedDims = null;
 try {
   await step('page starts (wasm compiled and the worker ready)', async () => {
-    await page.goto(`${origin}/index.html`);
+    await page.goto(`${origin}/index.html?viewer-test`);
     await phase(['ready', 'error']);
     assert(await currentPhase() === 'ready', await page.textContent('#open-status'));
   });
@@ -302,6 +302,22 @@ try {
     await phase(['loaded']);
     return items[0];
   });
+
+  for (const mode of ['side', 'swipe']) {
+    await step(`comparison view "${mode}" (stand-in result: a 64³ crop, no network)`, async () => {
+      await page.evaluate(m => window.viewerTest(m, 64), mode);
+      const stats = await page.$$eval('.vp canvas', cs => cs.map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = 0, s2 = 0, n = 0;
+        for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i] * d[i]; n++; }
+        return s2 / n - (s / n) ** 2;
+      }));
+      await page.screenshot({ path: path.join(out, `compare-${mode}.png`) });
+      assert(stats.length === (mode === 'side' ? 6 : 3), `${stats.length} canvases`);
+      stats.forEach((v, i) => assert(v > 1, `canvas ${i} looks blank`));
+      return `${stats.length} canvases drawn`;
+    });
+  }
 
   // ---- super-resolution
   if (!hasWeights) {
