@@ -23,6 +23,7 @@ const state = {
   swipe: 0.5,
   weights: null, // {bytes: ArrayBuffer, entry}
   running: null,
+  gpu: null, // Promise<boolean>: WebGPU passed the check
 };
 
 function setStatus(el, text, kind = '') {
@@ -233,7 +234,10 @@ function buildViewer() {
       const pos = document.createElement('span');
       pos.className = 'pos';
       bar.append(name, slider, pos);
-      el.append(canvas, bar);
+      const stage = document.createElement('div');
+      stage.className = 'stage';
+      stage.append(canvas);
+      el.append(stage, bar);
       grid.append(el);
       const vp = { plane, vols, canvas, slider, pos };
       slider.addEventListener('input', () => setSlice(plane, +slider.value));
@@ -538,10 +542,7 @@ function showCard(card, entry) {
 async function chooseBackend() {
   const want = $('#backend').value;
   if (want !== 'auto') return want;
-  try {
-    if (navigator.gpu && await navigator.gpu.requestAdapter()) return 'webgpu';
-  } catch { /* no adapter */ }
-  return 'cpu';
+  return (await probeGpu()) ? 'webgpu' : 'cpu';
 }
 
 function srInput() {
@@ -668,16 +669,31 @@ function updateButtons() {
 }
 
 // ---------------------------------------------------------------- start
-async function engineLine() {
-  let gpu = 'WebGPU: not available (CPU will be used)';
-  try {
-    const a = navigator.gpu && await navigator.gpu.requestAdapter();
-    if (a) {
-      const i = a.info || {};
-      gpu = `WebGPU: ${[i.vendor, i.architecture].filter(Boolean).join(' ') || 'available'}${i.isFallbackAdapter ? ' (software fallback)' : ''}`;
+// Checks once, in a worker, that WebGPU computes correctly here (a test convolution); the
+// result decides what "Automatic" uses and is shown in the footer.
+function probeGpu() {
+  if (state.gpu) return state.gpu;
+  state.gpu = (async () => {
+    const line = $('#engine');
+    if (!navigator.gpu) { line.textContent = 'WebGPU: not available in this browser, the CPU will be used'; return false; }
+    line.textContent = 'WebGPU: checking…';
+    const w = new WasmWorker(state.module);
+    try {
+      await w.ready;
+      const r = await w.call('probe', { backend: 'webgpu' });
+      const a = r.adapter || {};
+      line.textContent = `WebGPU: ${[a.vendor, a.architecture].filter(Boolean).join(' ') || 'ready'}${a.fallback ? ' (software fallback)' : ''} · check passed in ${r.ms} ms`;
+      document.body.dataset.gpu = 'ok';
+      return true;
+    } catch (e) {
+      line.textContent = `WebGPU: not usable here (${e.message}); the CPU will be used`;
+      document.body.dataset.gpu = 'no';
+      return false;
+    } finally {
+      w.terminate('done');
     }
-  } catch { /* keep the default */ }
-  $('#engine').textContent = gpu;
+  })();
+  return state.gpu;
 }
 
 function wireUi() {
@@ -716,7 +732,6 @@ function wireUi() {
 async function main() {
   setPhase('starting');
   wireUi();
-  engineLine();
   try {
     const url = new URL('pkg/mrisr_web_bg.wasm', import.meta.url);
     let module;
@@ -736,7 +751,23 @@ async function main() {
   }
   setPhase('ready');
   updateButtons();
+  // Test hook (only with ?viewer-test): show a crop of the original as a stand-in "result", so
+  // the comparison layouts can be checked without a network. Not reachable from the UI.
+  if (new URLSearchParams(location.search).has('viewer-test')) {
+    window.viewerTest = (mode, n = 64) => {
+      $('#region').value = String(n);
+      const crop = srInput();
+      state.result?.handle.free();
+      state.result = wrap(crop, 'Stand-in');
+      state.compare = mode;
+      $('#compare').value = mode;
+      buildViewer();
+      updateButtons();
+      return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    };
+  }
   loadModel();
+  probeGpu();
 }
 
 main();

@@ -40,6 +40,13 @@ const handlers = {
     } finally { h.free(); }
   },
 
+  // a test convolution on the backend: throws unless it computes correctly
+  async probe({ backend }) {
+    const t0 = performance.now();
+    await wasm.sr_probe(backend);
+    return { ms: Math.round(performance.now() - t0), adapter: backend === 'webgpu' ? await adapterInfo() : null };
+  },
+
   async card({ weights }) {
     return JSON.parse(wasm.sr_model_card(new Uint8Array(weights)));
   },

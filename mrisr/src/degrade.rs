@@ -14,11 +14,11 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex;
 use serde::{Deserialize, Serialize};
 
-use crate::resample::{Method, Taps, map_axis, signed_freq};
+use crate::resample::{BinMap, Method, Taps, convolve_axis, map_axis, signed_freq};
 use crate::{Error, Result, Volume};
 
 /// FWHM of a Gaussian in units of its standard deviation: `2 sqrt(2 ln 2)`.
-pub const FWHM_PER_SIGMA: f64 = 2.354_820_045_030_949;
+pub const FWHM_PER_SIGMA: f64 = 2.354_820_045_030_95;
 
 /// Through-slice sensitivity profile used by [`Degradation::ThickSlices`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -233,11 +233,10 @@ pub fn truncate_k_space(vol: &Volume, factor: [usize; 3]) -> Volume {
             Complex::new((scale * a.cos()) as f32, (scale * a.sin()) as f32)
         };
         // For each coarse bin: the fine bin(s) it takes, with weights.
-        let mut plan: Vec<(usize, Complex<f32>, Option<(usize, Complex<f32>)>)> =
-            Vec::with_capacity(m);
+        let mut plan: BinMap = Vec::with_capacity(m);
         for k in 0..m {
             let s = signed_freq(k, m);
-            if m % 2 == 0 && s == -(m as isize / 2) {
+            if m.is_multiple_of(2) && s == -(m as isize / 2) {
                 let h = m / 2;
                 plan.push((h, phase(h as isize), Some((big - h, phase(-(h as isize))))));
             } else {
@@ -311,7 +310,7 @@ pub fn thick_slices(vol: &Volume, factor: [usize; 3], profile: SliceProfile) -> 
 /// A normalised Gaussian kernel with standard deviation `sigma` voxels, truncated at
 /// `ceil(3 sigma)` (at least one tap).
 pub fn gaussian_kernel(sigma: f64) -> Vec<f64> {
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         return vec![1.0];
     }
     let r = (3.0 * sigma).ceil() as isize;
@@ -329,10 +328,7 @@ pub fn gaussian_blur(vol: &Volume, axis: usize, fwhm_mm: f64) -> Volume {
     let kernel = gaussian_kernel(sigma);
     let mut out = vol.clone();
     if kernel.len() > 1 && vol.dims[axis] > 0 {
-        let taps = Taps::convolution(vol.dims[axis], &kernel);
-        out.data = map_axis(&vol.data, vol.dims, axis, vol.dims[axis], |s, d| {
-            taps.apply(s, d)
-        });
+        out.data = convolve_axis(&vol.data, vol.dims, axis, &kernel);
     }
     out
 }

@@ -10,7 +10,7 @@
 //! grids is a programming error.
 
 use crate::Volume;
-use crate::resample::{Taps, map_axis};
+use crate::resample::{convolve_axis, convolve_clamped_f64};
 
 fn check(test: &Volume, reference: &Volume, mask: Option<&[bool]>) {
     assert_eq!(
@@ -163,17 +163,8 @@ pub fn ssim(test: &Volume, reference: &Volume, data_range: f64, mask: Option<&[b
 fn filter_plane(a: &mut [f64], tmp: &mut [f64], nx: usize, ny: usize, g: &[f64]) {
     let r = (g.len() / 2) as isize;
     // Along i: a -> tmp.
-    for j in 0..ny {
-        let row = &a[j * nx..(j + 1) * nx];
-        let out = &mut tmp[j * nx..(j + 1) * nx];
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut s = 0.0;
-            for (t, &w) in g.iter().enumerate() {
-                let ii = (i as isize + t as isize - r).clamp(0, nx as isize - 1) as usize;
-                s += w * row[ii];
-            }
-            *o = s;
-        }
+    for (row, out) in a.chunks_exact(nx).zip(tmp.chunks_exact_mut(nx)) {
+        convolve_clamped_f64(row, out, g);
     }
     // Along j: tmp -> a, whole rows at a time.
     a.iter_mut().for_each(|v| *v = 0.0);
@@ -217,10 +208,7 @@ fn log_kernels() -> (Vec<f64>, Vec<f64>) {
 /// derivative along each axis smoothed along the other two), edges clamped.
 pub fn laplacian_of_gaussian(data: &[f32], dims: [usize; 3]) -> Vec<f32> {
     let (g, d2) = log_kernels();
-    let pass = |src: &[f32], axis: usize, k: &[f64]| {
-        let taps = Taps::convolution(dims[axis], k);
-        map_axis(src, dims, axis, dims[axis], |s, d| taps.apply(s, d))
-    };
+    let pass = |src: &[f32], axis: usize, k: &[f64]| convolve_axis(src, dims, axis, k);
     let gi = pass(data, 0, &g);
     let gij = pass(&gi, 1, &g);
     let mut out = pass(&gij, 2, &d2); // d2_k g_j g_i

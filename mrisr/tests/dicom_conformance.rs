@@ -115,13 +115,13 @@ fn every_file_decodes_or_names_its_problem() {
             Ok(img) => {
                 entry.1 += 1;
                 let want = (row.rows, row.cols, row.frames);
-                if let (Some(r), Some(c), Some(f)) = want {
-                    if (img.rows, img.cols, img.frames) != (r, c, f) {
-                        problems.push(format!(
-                            "{}: decoded {}x{}x{}, manifest {c}x{r}x{f}",
-                            row.path, img.cols, img.rows, img.frames
-                        ));
-                    }
+                if let (Some(r), Some(c), Some(f)) = want
+                    && (img.rows, img.cols, img.frames) != (r, c, f)
+                {
+                    problems.push(format!(
+                        "{}: decoded {}x{}x{}, manifest {c}x{r}x{f}",
+                        row.path, img.cols, img.rows, img.frames
+                    ));
                 }
                 if img.data.len() != img.rows * img.cols * img.frames {
                     problems.push(format!("{}: wrong sample count", row.path));

@@ -48,7 +48,7 @@ fn check_same(a: &Volume, b: &Volume, tol_value: f32) {
 fn synthetic(dims: [usize; 3], affine: Affine) -> Volume {
     let n = dims.iter().product();
     let data = (0..n)
-        .map(|i| ((i as f32 * 0.37).sin() * 1234.5 + (i % 7) as f32 * 0.01) as f32)
+        .map(|i| (i as f32 * 0.37).sin() * 1234.5 + (i % 7) as f32 * 0.01)
         .collect();
     let mut v = Volume::from_data(dims, [1.0; 3], data);
     v.affine = affine;

@@ -200,3 +200,55 @@ fn degrade_then_upsample_the_real_knee() {
          k-space x2 zero-fill {zf:.2} / cubic {cu:.2} dB (interior {zfi:.2} / {cui:.2})"
     );
 }
+
+/// Timings on the full 80 x 512 x 512 knee (run with `--ignored --nocapture`).
+#[test]
+#[ignore]
+fn full_size_timings() {
+    use std::time::Instant;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ref/knee_dess_echo1.nii.gz");
+    let t = Instant::now();
+    let hr = mrisr::io::nifti::read_nifti_volume(&path).unwrap();
+    eprintln!("read nifti.gz: {:?}", t.elapsed());
+    let range = data_range(&hr, None);
+    for (d, m) in [
+        (
+            Degradation::KSpaceTruncation { factor: [1, 2, 2] },
+            Method::ZeroFill,
+        ),
+        (
+            Degradation::ThickSlices {
+                factor: [2, 1, 1],
+                profile: SliceProfile::Gaussian,
+            },
+            Method::Cubic,
+        ),
+    ] {
+        let t = Instant::now();
+        let low = d.apply(&hr);
+        let t1 = t.elapsed();
+        let t = Instant::now();
+        let up = upsample(&low, d.factor(), m);
+        let t2 = t.elapsed();
+        let t = Instant::now();
+        let p = psnr(&up, &hr, range, None);
+        let t3 = t.elapsed();
+        let t = Instant::now();
+        let s = mrisr::metrics::ssim(&up, &hr, range, None);
+        let t4 = t.elapsed();
+        let t = Instant::now();
+        let h = mrisr::metrics::hfen(&up, &hr, None);
+        let t5 = t.elapsed();
+        eprintln!(
+            "{d:?}: degrade {t1:?}, upsample {m:?} {t2:?}, psnr {p:.2} ({t3:?}), ssim {s:.4} ({t4:?}), hfen {h:.4} ({t5:?})"
+        );
+    }
+    let t = Instant::now();
+    let bytes = mrisr::io::nifti::write_nifti_bytes(&hr, true).unwrap();
+    eprintln!(
+        "write nifti.gz ({} MB): {:?}",
+        bytes.len() >> 20,
+        t.elapsed()
+    );
+}

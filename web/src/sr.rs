@@ -30,7 +30,7 @@ thread_local! {
 struct Loaded {
     device: Device,
     backend: &'static str,
-    model: crate::sr::model::Model,
+    model: model::Model,
 }
 
 /// What [`sr_init`] reports to the page.
@@ -56,6 +56,35 @@ async fn device_for(backend: &str) -> Result<(Device, &'static str), JsValue> {
             "unknown backend {other:?} (expected webgpu or cpu)"
         ))),
     }
+}
+
+/// Checks that `backend` computes: a small conv3d (ones * ones, 2 -> 3 channels, 4x4x4) must
+/// sum to 6000. Also compiles the first shaders, so a later run starts faster. Returns the sum.
+#[wasm_bindgen]
+pub async fn sr_probe(backend: String) -> Result<f32, JsValue> {
+    use burn::tensor::Tensor;
+    use burn::tensor::module::conv3d;
+    use burn::tensor::ops::ConvOptions;
+    let (device, _) = device_for(&backend).await?;
+    let x = Tensor::<5>::ones([1, 2, 4, 4, 4], &device);
+    let w = Tensor::<5>::ones([3, 2, 3, 3, 3], &device);
+    let y = conv3d(
+        x,
+        w,
+        None,
+        ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1),
+    );
+    let s: f32 = y
+        .sum()
+        .into_scalar_async::<f32>()
+        .await
+        .map_err(|e| js_error(format!("{backend}: reading the result back failed: {e:?}")))?;
+    if (s - 6000.0).abs() > 1e-3 {
+        return Err(js_error(format!(
+            "{backend}: a test convolution gave {s} instead of 6000"
+        )));
+    }
+    Ok(s)
 }
 
 /// Loads the weights onto `backend` ("webgpu" or "cpu") and keeps the model for [`sr_run`].
@@ -143,6 +172,61 @@ pub async fn sr_run(
 }
 
 /// The one place that calls into `mrisr::model` / `mrisr::infer`.
+///
+/// Until `mrisr::model` lands on main, the default build has a stand-in that says so; the
+/// wiring against the announced API is behind the `model` feature (make it default then).
+#[cfg(feature = "model")]
+mod model {
+    use burn::tensor::Device;
+    use mrisr::infer::{self, TileOptions};
+    use mrisr::model::{ModelCard, SrNet, weights};
+    use wasm_bindgen::JsValue;
+
+    use super::RunOptions;
+    use crate::lib_error;
+
+    pub struct Model {
+        net: SrNet,
+        card: ModelCard,
+    }
+
+    pub fn load(bytes: &[u8], device: &Device) -> Result<Model, JsValue> {
+        let (net, card) = weights::load("weights", bytes, device).map_err(lib_error)?;
+        Ok(Model { net, card })
+    }
+
+    impl Model {
+        pub fn card_json(&self) -> serde_json::Value {
+            serde_json::to_value(&self.card).unwrap_or_default()
+        }
+
+        pub async fn upscale(
+            &self,
+            vol: &mrisr::Volume,
+            opts: RunOptions,
+            device: &Device,
+            progress: &mut dyn FnMut(usize, usize) -> bool,
+        ) -> Result<mrisr::Volume, JsValue> {
+            // The widest activation of a tile is `channels` floats per voxel; keep it (with a
+            // factor 2 for the residual branch) inside the adapter's largest buffer.
+            let per_voxel = 4 * 2 * self.card.net.channels.max(1);
+            let budget = (opts.max_buffer_bytes.max(1.0) as usize / per_voxel).max(1);
+            let mut tiles = TileOptions::for_net(&self.card.net, budget);
+            if opts.tile > 0 {
+                tiles.core = opts.tile;
+            }
+            if opts.overlap > 0 {
+                tiles.halo = opts.overlap;
+            }
+            let mut report = |p: infer::Progress| progress(p.tiles_done, p.tiles_total);
+            infer::upscale(&self.net, &self.card, vol, &tiles, device, &mut report)
+                .await
+                .map_err(lib_error)
+        }
+    }
+}
+
+#[cfg(not(feature = "model"))]
 mod model {
     use burn::tensor::Device;
     use wasm_bindgen::JsValue;
@@ -150,20 +234,18 @@ mod model {
     use super::RunOptions;
     use crate::js_error;
 
-    /// The network and its card.
+    const PENDING: &str =
+        "this build has no super-resolution network yet (mrisr::model is pending)";
+
     pub struct Model {
         card: serde_json::Value,
     }
 
-    /// Builds the network from weight bytes on `device`.
     pub fn load(_weights: &[u8], _device: &Device) -> Result<Model, JsValue> {
-        // Wired to `mrisr::model::weights::load` once it lands.
         let _ = Model {
             card: serde_json::Value::Null,
         };
-        Err(js_error(
-            "this build has no super-resolution network yet (mrisr::model is pending)",
-        ))
+        Err(js_error(PENDING))
     }
 
     impl Model {
@@ -178,9 +260,7 @@ mod model {
             _device: &Device,
             _progress: &mut dyn FnMut(usize, usize) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
-            Err(js_error(
-                "this build has no super-resolution network yet (mrisr::model is pending)",
-            ))
+            Err(js_error(PENDING))
         }
     }
 }

@@ -138,7 +138,7 @@ pub fn write_nifti_bytes(vol: &Volume, gzip: bool) -> Result<Vec<u8>> {
     if !gzip {
         return Ok(raw);
     }
-    let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 3), Compression::default());
+    let mut enc = GzEncoder::new(Vec::with_capacity(raw.len() / 3), Compression::fast());
     enc.write_all(&raw)
         .and_then(|_| enc.finish())
         .map_err(|e| Error::nifti(name, format!("gzip compression failed: {e}")))
@@ -151,7 +151,7 @@ pub fn write_nifti_bytes(vol: &Volume, gzip: bool) -> Result<Vec<u8>> {
 /// nibabel's `set_qform` does. `None` if the 3x3 part is singular.
 pub fn affine_to_quaternion(affine: &Affine) -> Option<([f64; 3], f64)> {
     let zooms = Volume::spacing_from_affine(affine);
-    if zooms.iter().any(|&z| !(z > 0.0) || !z.is_finite()) {
+    if zooms.iter().any(|&z| z <= 0.0 || !z.is_finite()) {
         return None;
     }
     let mut r = [[0.0f64; 3]; 3];
@@ -432,7 +432,7 @@ fn decode(
     }
     let ndim = ndim as usize;
     let mut dims = [1usize; 7];
-    for a in 0..ndim {
+    for (a, slot) in dims.iter_mut().enumerate().take(ndim) {
         let d = hdr.dim[a + 1] as i16;
         if d <= 0 {
             return Err(Error::nifti(
@@ -443,7 +443,7 @@ fn decode(
                 ),
             ));
         }
-        dims[a] = d as usize;
+        *slot = d as usize;
     }
     let total: u64 = dims.iter().map(|&d| d as u64).product();
     if total > MAX_VOXELS {

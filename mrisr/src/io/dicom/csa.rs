@@ -23,35 +23,33 @@ fn private_block(obj: &InMemDicomObject, group: u16, creator: &str) -> Option<u1
 
 pub(crate) fn siemens_info(obj: &InMemDicomObject) -> SiemensInfo {
     let mut info = SiemensInfo::default();
-    if let Some(block) = private_block(obj, 0x0029, "SIEMENS CSA HEADER") {
-        if let Some(bytes) = obj
+    if let Some(block) = private_block(obj, 0x0029, "SIEMENS CSA HEADER")
+        && let Some(bytes) = obj
             .get(Tag(0x0029, (block << 8) | 0x10))
             .and_then(|e| e.to_bytes().ok())
-        {
-            let fields = parse_csa(&bytes);
-            let find = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-            info.images_in_mosaic = find("NumberOfImagesInMosaic")
-                .and_then(|v| v.first())
-                .and_then(|s| s.trim().parse::<f64>().ok())
-                .filter(|n| *n >= 1.0 && *n < 10_000.0)
-                .map(|n| n as usize);
-            info.slice_normal = find("SliceNormalVector").and_then(|v| {
-                let n: Vec<f64> = v.iter().filter_map(|s| s.trim().parse().ok()).collect();
-                (n.len() >= 3 && n.iter().all(|x| x.is_finite())).then(|| [n[0], n[1], n[2]])
-            });
-        }
+    {
+        let fields = parse_csa(&bytes);
+        let find = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+        info.images_in_mosaic = find("NumberOfImagesInMosaic")
+            .and_then(|v| v.first())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|n| *n >= 1.0 && *n < 10_000.0)
+            .map(|n| n as usize);
+        info.slice_normal = find("SliceNormalVector").and_then(|v| {
+            let n: Vec<f64> = v.iter().filter_map(|s| s.trim().parse().ok()).collect();
+            (n.len() >= 3 && n.iter().all(|x| x.is_finite())).then(|| [n[0], n[1], n[2]])
+        });
     }
-    if info.images_in_mosaic.is_none() {
-        if let Some(block) = private_block(obj, 0x0019, "SIEMENS MR HEADER") {
-            if let Some(e) = obj.get(Tag(0x0019, (block << 8) | 0x0A)) {
-                let n = e.to_int::<i64>().ok().or_else(|| {
-                    // Implicit VR files hold private values as raw bytes (a little-endian US).
-                    let b = e.to_bytes().ok()?;
-                    (b.len() >= 2).then(|| u16::from_le_bytes([b[0], b[1]]) as i64)
-                });
-                info.images_in_mosaic = n.filter(|n| (1..10_000).contains(n)).map(|n| n as usize);
-            }
-        }
+    if info.images_in_mosaic.is_none()
+        && let Some(block) = private_block(obj, 0x0019, "SIEMENS MR HEADER")
+        && let Some(e) = obj.get(Tag(0x0019, (block << 8) | 0x0A))
+    {
+        let n = e.to_int::<i64>().ok().or_else(|| {
+            // Implicit VR files hold private values as raw bytes (a little-endian US).
+            let b = e.to_bytes().ok()?;
+            (b.len() >= 2).then(|| u16::from_le_bytes([b[0], b[1]]) as i64)
+        });
+        info.images_in_mosaic = n.filter(|n| (1..10_000).contains(n)).map(|n| n as usize);
     }
     info
 }

@@ -14,7 +14,7 @@ use dicom_core::value::Value as DicomValue;
 use dicom_dictionary_std::tags;
 
 use super::header::{FileInfo, file_info};
-use super::{DicomInput, MAX_VOXELS, error_chain, read};
+use super::{DicomInput, MAX_VOXELS, error_chain, read, voxel_count};
 use crate::{Error, Result};
 
 /// The frames of one file as grey values: stored values with RescaleSlope/Intercept applied
@@ -71,7 +71,7 @@ pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> 
     check_transfer_syntax(&ts)?;
     // Refuse absurd sizes before a decoder allocates for them.
     let info = file_info(obj)?;
-    let want = info.rows * info.cols * info.number_of_frames;
+    let want = voxel_count(&[info.rows, info.cols, info.number_of_frames]);
     if want > MAX_VOXELS {
         return Err(format!(
             "image too large: {}x{}x{} pixels (limit {MAX_VOXELS})",
@@ -166,7 +166,12 @@ fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
     let signed = px.pixel_representation() == PixelRepresentation::Signed;
     let pi = px.photometric_interpretation().clone();
     let data = px.data();
-    let n = rows * cols * frames;
+    let n = voxel_count(&[rows, cols, frames]);
+    if n > MAX_VOXELS {
+        return Err(format!(
+            "image too large: {cols}x{rows}x{frames} pixels (limit {MAX_VOXELS})"
+        ));
+    }
     let mut notes = Vec::new();
 
     let bytes_per = match ba {
@@ -177,12 +182,12 @@ fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
     };
     // YBR_FULL_422 without compression stores Y Y Cb Cr for each pair of pixels.
     let ybr422 = spp == 3 && pi == PhotometricInterpretation::YbrFull422;
-    let samples = if ybr422 { n * 2 } else { n * spp };
-    if data.len() < samples * bytes_per {
+    let samples = voxel_count(&[n, if ybr422 { 2 } else { spp }]);
+    if data.len() < samples.saturating_mul(bytes_per) {
         return Err(format!(
             "pixel data too short: {} bytes for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {ba} bits (expected {})",
             data.len(),
-            samples * bytes_per
+            samples.saturating_mul(bytes_per)
         ));
     }
     let sample = |idx: usize| -> f32 {

@@ -121,14 +121,14 @@ impl AxisMap {
         // Per output axis: start offset and signed step in the input.
         let mut start = 0isize;
         let mut step = [0isize; 3];
-        for a in 0..3 {
+        for (a, step_a) in step.iter_mut().enumerate() {
             let p = self.perm[a];
             let st = stride[p] as isize;
             if self.flip[a] {
                 start += st * (dims[p] as isize - 1);
-                step[a] = -st;
+                *step_a = -st;
             } else {
-                step[a] = st;
+                *step_a = st;
             }
         }
         let mut out = Vec::with_capacity(data.len());
@@ -226,11 +226,11 @@ pub(crate) fn ortho_map(dims: [usize; 3], a: &Affine) -> AxisMap {
     };
     // Output axis j reads input axis i where m[i][j] != 0, reversed when negative.
     let mut map = AxisMap::IDENTITY;
-    for i in 0..3 {
-        for j in 0..3 {
-            if m[i][j] != 0.0 {
+    for (i, row) in m.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if v != 0.0 {
                 map.perm[j] = i;
-                map.flip[j] = m[i][j] < 0.0;
+                map.flip[j] = v < 0.0;
             }
         }
     }

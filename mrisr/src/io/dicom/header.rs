@@ -129,15 +129,15 @@ pub(crate) fn item(obj: &InMemDicomObject, seq: Tag) -> Option<&InMemDicomObject
 
 /// Fills the frame fields found in a functional-group item (shared or per-frame).
 fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo) {
-    if let Some(pp) = item(group, tags::PLANE_POSITION_SEQUENCE) {
-        if let Some(v) = get_n::<3>(pp, tags::IMAGE_POSITION_PATIENT) {
-            f.ipp = Some(v);
-        }
+    if let Some(pp) = item(group, tags::PLANE_POSITION_SEQUENCE)
+        && let Some(v) = get_n::<3>(pp, tags::IMAGE_POSITION_PATIENT)
+    {
+        f.ipp = Some(v);
     }
-    if let Some(po) = item(group, tags::PLANE_ORIENTATION_SEQUENCE) {
-        if let Some(v) = get_n::<6>(po, tags::IMAGE_ORIENTATION_PATIENT) {
-            f.iop = Some(v);
-        }
+    if let Some(po) = item(group, tags::PLANE_ORIENTATION_SEQUENCE)
+        && let Some(v) = get_n::<6>(po, tags::IMAGE_ORIENTATION_PATIENT)
+    {
+        f.iop = Some(v);
     }
     if let Some(pm) = item(group, tags::PIXEL_MEASURES_SEQUENCE) {
         if let Some(v) = get_n::<2>(pm, tags::PIXEL_SPACING) {
@@ -159,19 +159,19 @@ fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo) {
         if let Some(v) = get_int(fc, tags::TEMPORAL_POSITION_INDEX) {
             f.temporal = Some(v);
         }
-        if let Some(e) = fc.get(tags::DIMENSION_INDEX_VALUES) {
-            if let Ok(v) = e.to_multi_int::<i64>() {
-                f.dim_index = v;
-            }
+        if let Some(e) = fc.get(tags::DIMENSION_INDEX_VALUES)
+            && let Ok(v) = e.to_multi_int::<i64>()
+        {
+            f.dim_index = v;
         }
     }
     if let Some(v) = item(group, PHILIPS_FRAME_ITEM).and_then(|p| get_f64(p, PHILIPS_SS)) {
         f.philips_ss = Some(v);
     }
-    if let Some(me) = item(group, tags::MR_ECHO_SEQUENCE) {
-        if let Some(v) = get_f64(me, tags::EFFECTIVE_ECHO_TIME) {
-            f.echo_time = Some(v);
-        }
+    if let Some(me) = item(group, tags::MR_ECHO_SEQUENCE)
+        && let Some(v) = get_f64(me, tags::EFFECTIVE_ECHO_TIME)
+    {
+        f.echo_time = Some(v);
     }
     if let Some(ft) = item(group, tags::MR_IMAGE_FRAME_TYPE_SEQUENCE) {
         if let Some(c) = get_str(ft, tags::COMPLEX_IMAGE_COMPONENT) {

@@ -37,7 +37,19 @@ pub use series::load_series;
 pub use write::{WriteOptions, write_series, write_series_to_dir};
 
 /// Volumes larger than this many voxels are refused before anything is allocated.
+#[cfg(not(target_pointer_width = "32"))]
 pub const MAX_VOXELS: usize = 1 << 31;
+/// Volumes larger than this many voxels are refused before anything is allocated. On 32-bit
+/// targets (wasm32: at most 4 GiB of linear memory, and a failed allocation aborts the page)
+/// the limit is 2^28 voxels, 1 GiB of f32, leaving room for the decoded frames and a copy.
+#[cfg(target_pointer_width = "32")]
+pub const MAX_VOXELS: usize = 1 << 28;
+
+/// Product of sizes taken from headers, saturating instead of overflowing (`usize` is 32 bits
+/// on wasm32, where 65535 x 65535 x frames does not fit), for comparing with [`MAX_VOXELS`].
+pub(crate) fn voxel_count(sizes: &[usize]) -> usize {
+    sizes.iter().fold(1usize, |acc, &n| acc.saturating_mul(n))
+}
 
 /// One DICOM file to read: a path (native) or bytes already in memory (the page).
 #[derive(Clone)]

@@ -199,10 +199,10 @@ fn open_truncated(b: &[u8], header_only: bool) -> Result<DefaultDicomObject, Ope
         let Ok(layout) = sniff(&b[..end.min(132)]) else {
             break;
         };
-        if let Ok(obj) = open_layout(layout, Box::new(&b[..end]), header_only) {
-            if header_only || obj.get(tags::PIXEL_DATA).is_some() {
-                return Ok(obj);
-            }
+        if let Ok(obj) = open_layout(layout, Box::new(&b[..end]), header_only)
+            && (header_only || obj.get(tags::PIXEL_DATA).is_some())
+        {
+            return Ok(obj);
         }
     }
     Err(OpenError::Broken("no parsable Pixel Data element".into()))

@@ -69,13 +69,13 @@ fn walk(
         };
         if ft.is_dir() || (ft.is_symlink() && path.is_dir()) {
             // Deep enough for any PACS export; stops symlink loops.
-            if depth < 32 {
-                if let Err(e) = walk(&path, out, unreadable, depth + 1) {
-                    unreadable.push(Skipped {
-                        name: path.display().to_string(),
-                        reason: format!("cannot read folder: {e}"),
-                    });
-                }
+            if depth < 32
+                && let Err(e) = walk(&path, out, unreadable, depth + 1)
+            {
+                unreadable.push(Skipped {
+                    name: path.display().to_string(),
+                    reason: format!("cannot read folder: {e}"),
+                });
             }
         } else {
             out.push(path);

@@ -12,7 +12,7 @@ use super::geometry::{
     self, AxisMap, Reorient, V3, add_scaled, cross, dot, natural_affine, scale, sub, unit,
 };
 use super::header::{FileInfo, FrameInfo};
-use super::{DicomInput, MAX_VOXELS, Series, SourceAttributes, decode, read};
+use super::{DicomInput, MAX_VOXELS, Series, SourceAttributes, decode, read, voxel_count};
 use crate::{Affine, Error, Metadata, Result, Volume};
 
 /// Positions closer than this along the slice normal are the same slice (mm).
@@ -184,7 +184,7 @@ fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Ser
             series.dims = dims;
             series.spacing = Volume::spacing_from_affine(&affine);
             series.volumes = series.plan.slices.len();
-            let vox: usize = dims.iter().product::<usize>();
+            let vox = voxel_count(&dims);
             if vox.saturating_mul(series.volumes) > MAX_VOXELS {
                 series.problem = Some(format!(
                     "too large: {} volumes of {}x{}x{} voxels (limit {MAX_VOXELS} voxels)",
@@ -459,8 +459,8 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
     }
     let plan = &series.plan;
     let nd = plan.natural_dims;
-    let plane = nd[0] * nd[1];
-    let nvox = plane * nd[2];
+    let plane = voxel_count(&nd[..2]);
+    let nvox = voxel_count(&nd);
     if nvox == 0 || plan.slices.is_empty() {
         return Err(Error::Invalid(format!(
             "series {} \"{}\" has no voxels",

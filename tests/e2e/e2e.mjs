@@ -1,0 +1,407 @@
+#!/usr/bin/env node
+// End-to-end test of the mrisr page in headless Chromium (WebGPU through SwiftShader).
+//
+//   node tests/e2e/e2e.mjs [--dicom=DIR] [--www=DIR] [--out=DIR]
+//
+// Opens www/ from a local server on 127.0.0.1, gives the page the knee DICOM folder through the
+// folder picker, picks the series, checks the viewer draws, saves NIfTI and a DICOM zip and
+// parses both, runs super-resolution on a small region on WebGPU and on the CPU, and checks
+// that the page never requested anything but its own files. Screenshots go to --out.
+//
+// Super-resolution needs weights: www/weights/index.json, or a folder given as
+// MRISR_E2E_WEIGHTS (served as weights/). The results are compared with each other and, when
+// given, with the native CLI: MRISR_E2E_REFERENCE (a NIfTI of the native result for the
+// exported input region) or MRISR_UPSCALE_CMD (a command template with {input} {output}
+// {weights}; run on the region the page exported). Without weights that part is reported as
+// PENDING, not passed.
+//
+// Last line: "N passed, M failed"; the exit code is non-zero if anything failed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { execSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { serve } from './server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const arg = (k, d) => (process.argv.find(a => a.startsWith(`--${k}=`)) || '').split('=').slice(1).join('=') || d;
+const dicomDir = path.resolve(arg('dicom', path.join(repo, '../shared/data/dicom/pykneer_subject01_DESS_echo1')));
+const www = path.resolve(arg('www', path.join(repo, 'www')));
+const out = path.resolve(arg('out', path.join(here, 'out')));
+const TIMEOUT = +(process.env.MRISR_E2E_TIMEOUT_MS || 180000);
+fs.mkdirSync(out, { recursive: true });
+
+const require = createRequire(path.join(here, 'noop.js'));
+const { chromium } = require('playwright-core');
+
+let passed = 0, failed = 0;
+const pending = [];
+function check(name, ok, detail = '') {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ': ' + detail : ''}`);
+  return ok;
+}
+async function step(name, fn) {
+  try {
+    const detail = await fn();
+    return check(name, true, detail || '');
+  } catch (e) {
+    return check(name, false, e.message.split('\n')[0]);
+  }
+}
+function assert(c, msg) { if (!c) throw new Error(msg); }
+
+// ---- file parsers (independent of the page's own code)
+function parseNifti(buf) {
+  if (buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
+  assert(buf.readInt32LE(0) === 348, 'sizeof_hdr is not 348');
+  const magic = buf.toString('latin1', 344, 348);
+  assert(magic === 'n+1\0', `magic ${JSON.stringify(magic)}`);
+  const ndim = buf.readInt16LE(40);
+  const dims = [1, 2, 3].map(i => buf.readInt16LE(40 + 2 * i));
+  const datatype = buf.readInt16LE(70);
+  const types = { 16: [4, 'readFloatLE'], 4: [2, 'readInt16LE'], 512: [2, 'readUInt16LE'] };
+  assert(types[datatype], `datatype ${datatype} (expected float32, int16 or uint16)`);
+  const [size, read] = types[datatype];
+  const voxOffset = buf.readFloatLE(108);
+  const slope = buf.readFloatLE(112) || 1, inter = buf.readFloatLE(116);
+  const n = dims[0] * dims[1] * dims[2];
+  assert(buf.length >= voxOffset + size * n, `file has ${buf.length} bytes, header promises ${voxOffset + size * n}`);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = buf[read](voxOffset + size * i) * slope + inter;
+  const srow = [0, 1, 2].map(r => [0, 1, 2, 3].map(c => buf.readFloatLE(280 + 16 * r + 4 * c)));
+  const pixdim = [1, 2, 3].map(i => buf.readFloatLE(76 + 4 * i));
+  return { ndim, dims, pixdim, data, datatype, srow };
+}
+
+function parseZip(buf) {
+  const e = buf.length - 22;
+  assert(buf.readUInt32LE(e) === 0x06054b50, 'no end-of-central-directory record');
+  const count = buf.readUInt16LE(e + 10);
+  let p = buf.readUInt32LE(e + 16);
+  const entries = [];
+  for (let n = 0; n < count; n++) {
+    assert(buf.readUInt32LE(p) === 0x02014b50, `central directory entry ${n} is broken`);
+    const method = buf.readUInt16LE(p + 10), size = buf.readUInt32LE(p + 20);
+    const nl = buf.readUInt16LE(p + 28), xl = buf.readUInt16LE(p + 30), cl = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.toString('utf8', p + 46, p + 46 + nl);
+    assert(buf.readUInt32LE(local) === 0x04034b50, `${name}: no local header`);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    entries.push({ name, method, data: buf.subarray(start, start + size) });
+    p += 46 + nl + xl + cl;
+  }
+  return entries;
+}
+
+function compare(a, b) {
+  assert(a.dims.join() === b.dims.join(), `dims ${a.dims} vs ${b.dims}`);
+  let maxAbs = 0, lo = Infinity, hi = -Infinity;
+  for (let i = 0; i < a.data.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(a.data[i] - b.data[i]));
+    lo = Math.min(lo, b.data[i]); hi = Math.max(hi, b.data[i]);
+  }
+  return { maxAbs, range: hi - lo, rel: maxAbs / Math.max(1e-12, hi - lo) };
+}
+
+// ---- browser
+const weightsDir = process.env.MRISR_E2E_WEIGHTS || null;
+const hasWeights = fs.existsSync(path.join(weightsDir || path.join(www, 'weights'), 'index.json'));
+const srv = await serve(www, { weightsDir });
+const origin = `http://127.0.0.1:${srv.port}`;
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-e2e-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  acceptDownloads: true,
+  viewport: { width: 1440, height: 900 },
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--no-first-run', '--disable-quic', '--disable-domain-reliability'],
+});
+const requests = [];
+ctx.on('request', r => requests.push(r.url()));
+const page = ctx.pages()[0] || await ctx.newPage();
+page.setDefaultTimeout(TIMEOUT);
+const errors = [], cspViolations = [];
+page.on('pageerror', e => { errors.push(e.message); console.log(`[pageerror] ${e.message}`); });
+page.on('console', m => {
+  const t = m.text();
+  if (/Content Security Policy/i.test(t)) cspViolations.push(t);
+  if (m.type() === 'error' || process.env.MRISR_E2E_VERBOSE) console.log(`[console.${m.type()}] ${t}`);
+});
+const phase = p => page.waitForFunction(ps => ps.includes(document.body.dataset.phase), [].concat(p));
+const currentPhase = () => page.evaluate(() => document.body.dataset.phase);
+
+async function download(buttonSel, what, file) {
+  await page.selectOption('#export-what', what);
+  const [d] = await Promise.all([page.waitForEvent('download'), page.click(buttonSel)]);
+  const p = path.join(out, file || d.suggestedFilename());
+  await d.saveAs(p);
+  return { path: p, name: d.suggestedFilename(), bytes: fs.readFileSync(p) };
+}
+
+let knee = null, listedDims = null;
+try {
+  await step('page starts (wasm compiled and the worker ready)', async () => {
+    await page.goto(`${origin}/index.html?viewer-test`);
+    await phase(['ready', 'error']);
+    assert(await currentPhase() === 'ready', await page.textContent('#open-status'));
+  });
+
+  await step('WebGPU computes a test convolution in a worker', async () => {
+    await page.waitForFunction(() => document.body.dataset.gpu, null, { timeout: 60000 });
+    const line = await page.textContent('#engine');
+    assert(await page.evaluate(() => document.body.dataset.gpu) === 'ok', line);
+    return line;
+  });
+
+  await step('strict Content-Security-Policy', async () => {
+    const csp = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
+    for (const d of ["default-src 'self'", "connect-src 'self'", "script-src 'self' 'wasm-unsafe-eval'", "object-src 'none'", "form-action 'none'"]) {
+      assert(csp.includes(d), `missing ${d}`);
+    }
+  });
+
+  const files = fs.readdirSync(dicomDir).filter(f => !f.startsWith('.'));
+  await step(`open the knee folder (${files.length} files) with the folder picker`, async () => {
+    await page.setInputFiles('#pick-folder', dicomDir);
+    await phase(['scanned', 'empty', 'error']);
+    assert(await currentPhase() === 'scanned', await page.textContent('#open-status'));
+    const items = await page.$$eval('#series-list li', lis => lis.map(li => li.textContent));
+    assert(items.length === 1, `${items.length} series listed`);
+    assert(items[0].includes(`${files.length} files`), items[0]);
+    listedDims = items[0].match(/(\d+) × (\d+) × (\d+) voxels/).slice(1).map(Number);
+    return items[0];
+  });
+
+  await step('pick the series: the viewer draws three non-blank planes', async () => {
+    await page.click('#series-list li');
+    await phase(['loaded', 'error']);
+    assert(await currentPhase() === 'loaded', await page.textContent('#open-status'));
+    await page.waitForTimeout(300);
+    const stats = await page.$$eval('.vp canvas', cs => cs.map(c => {
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let s = 0, s2 = 0, n = 0;
+      for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i] * d[i]; n++; }
+      return { w: c.width, h: c.height, variance: s2 / n - (s / n) ** 2 };
+    }));
+    await page.screenshot({ path: path.join(out, 'viewer.png') });
+    assert(stats.length === 3, `${stats.length} canvases`);
+    stats.forEach((s, i) => assert(s.variance > 1, `plane ${i} looks blank (variance ${s.variance})`));
+    knee = await page.evaluate(() => document.querySelector('#open-status').textContent);
+    return stats.map(s => `${s.w}x${s.h} var ${s.variance.toFixed(0)}`).join(', ');
+  });
+
+  await step('window/level drag, slice slider and zoom change the view', async () => {
+    const before = await page.textContent('#wl-readout');
+    const box = await page.locator('.vp canvas').first().boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 + 60, box.y + box.height / 2 + 30, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForFunction(b => document.querySelector('#wl-readout').textContent !== b, before, { timeout: 5000 });
+    const after = await page.textContent('#wl-readout');
+    await page.locator('.vp input[type=range]').first().fill('10');
+    await page.waitForFunction(() => document.querySelector('.vp .pos').textContent.startsWith('11 /'), null, { timeout: 5000 });
+    await page.click('#zoom-in');
+    await page.waitForFunction(() => document.querySelector('#zoom-readout').textContent.trim() === '125 %', null, { timeout: 5000 });
+    await page.click('#zoom-fit');
+    await page.selectOption('#wl-preset', 'auto');
+    await page.screenshot({ path: path.join(out, 'viewer-interacted.png') });
+    return `${before} -> ${after}`;
+  });
+
+  let origNifti = null;
+  await step('save the original as NIfTI: the download parses', async () => {
+    const d = await download('#export-nifti', 'original', 'original.nii.gz');
+    origNifti = parseNifti(d.bytes);
+    const n = origNifti.dims.reduce((a, b) => a * b, 1);
+    assert(origNifti.dims.join() === listedDims.join(), `dims ${origNifti.dims}, the list said ${listedDims}`);
+    assert(n > 0 && origNifti.data.some(v => v !== 0), 'all zero');
+    assert(origNifti.datatype === 16, 'not float32');
+    return `${d.name}, ${origNifti.dims.join('x')}, ${(d.bytes.length / 1e6).toFixed(1)} MB`;
+  });
+
+  const ref = process.env.MRISR_E2E_DICOM_REF || path.join(repo, '../shared/data/ref/knee_dess_echo1.nii.gz');
+  if (fs.existsSync(ref) && origNifti) {
+    await step('the page read the series exactly like dcm2niix (voxels and affine)', async () => {
+      const r = parseNifti(fs.readFileSync(ref));
+      const c = compare(origNifti, r);
+      assert(c.maxAbs === 0, `max |diff| ${c.maxAbs}`);
+      const da = Math.max(...origNifti.srow.flat().map((v, i) => Math.abs(v - r.srow.flat()[i])));
+      assert(da < 1e-3, `affine differs by ${da}`);
+      return `${path.basename(ref)}: identical voxels, affine within ${da.toExponential(1)} mm`;
+    });
+  }
+
+  await step('save the original as a DICOM series: a zip of DICOM files', async () => {
+    const d = await download('#export-dicom', 'original', 'original_dicom.zip');
+    const entries = parseZip(d.bytes);
+    assert(entries.length === origNifti.dims[2], `${entries.length} entries, expected ${origNifti.dims[2]}`);
+    const bad = entries.filter(e => e.method !== 0 || e.data.toString('latin1', 128, 132) !== 'DICM');
+    assert(!bad.length, `${bad.length} entries are not DICOM (first: ${bad[0]?.name})`);
+    try { execSync('command -v unzip', { stdio: 'ignore' }); } catch { return `${d.name}: ${entries.length} files (unzip not installed)`; }
+    execSync(`unzip -tq ${JSON.stringify(d.path)}`, { stdio: 'pipe' }); // throws if any CRC is wrong
+    return `${d.name}: ${entries.length} files, e.g. ${entries[0].name}`;
+  });
+
+  await step('the saved DICOM series reads back with the same voxels', async () => {
+    const dir = path.join(out, 'dicom_roundtrip');
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { recursive: true });
+    for (const e of parseZip(fs.readFileSync(path.join(out, 'original_dicom.zip')))) {
+      fs.mkdirSync(path.join(dir, path.dirname(e.name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, e.name), e.data);
+    }
+    const sub = path.join(dir, fs.readdirSync(dir)[0]);
+    await page.setInputFiles('#pick-folder', sub);
+    await phase(['scanned', 'empty', 'error']);
+    assert(await currentPhase() === 'scanned', await page.textContent('#open-status'));
+    await page.click('#series-list li');
+    await phase(['loaded', 'error']);
+    const back = parseNifti((await download('#export-nifti', 'original', 'roundtrip.nii.gz')).bytes);
+    const c = compare(back, origNifti);
+    assert(c.maxAbs < 1e-3 * c.range, `max |diff| ${c.maxAbs}`);
+    return `${back.dims.join('x')}, max |diff| ${c.maxAbs}`;
+  });
+
+  await step('open the saved NIfTI with the file picker', async () => {
+    await page.setInputFiles('#pick-files', path.join(out, 'original.nii.gz'));
+    await phase(['scanned', 'empty', 'error']);
+    const items = await page.$$eval('#series-list li', lis => lis.map(li => li.textContent));
+    assert(items.length === 1 && items[0].includes('NIfTI'), items.join(' | '));
+    await page.click('#series-list li');
+    await phase(['loaded', 'error']);
+    assert(await currentPhase() === 'loaded', await page.textContent('#open-status'));
+    return items[0];
+  });
+
+  await step('drop two DICOM files on the drop zone', async () => {
+    const two = files.slice(0, 2).map(f => ({ name: f, b64: fs.readFileSync(path.join(dicomDir, f)).toString('base64') }));
+    const dt = await page.evaluateHandle(list => {
+      const dt = new DataTransfer();
+      for (const f of list) {
+        const bin = atob(f.b64), u8 = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+        dt.items.add(new File([u8], f.name));
+      }
+      return dt;
+    }, two);
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+    await page.waitForFunction(() => document.querySelector('#open-status').textContent.startsWith('2 files read'), null, { timeout: 30000 });
+    const items = await page.$$eval('#series-list li', lis => lis.map(li => li.textContent));
+    assert(items.length === 1 && items[0].includes('2 files'), items.join(' | '));
+    // back to the whole knee for what follows
+    await page.setInputFiles('#pick-files', path.join(out, 'original.nii.gz'));
+    await phase(['scanned']);
+    await page.click('#series-list li');
+    await phase(['loaded']);
+    return items[0];
+  });
+
+  for (const mode of ['side', 'swipe']) {
+    await step(`comparison view "${mode}" (stand-in result: a 64³ crop, no network)`, async () => {
+      await page.evaluate(m => window.viewerTest(m, 64), mode);
+      const stats = await page.$$eval('.vp canvas', cs => cs.map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = 0, s2 = 0, n = 0;
+        for (let i = 0; i < d.length; i += 4) { s += d[i]; s2 += d[i] * d[i]; n++; }
+        return s2 / n - (s / n) ** 2;
+      }));
+      await page.screenshot({ path: path.join(out, `compare-${mode}.png`) });
+      assert(stats.length === (mode === 'side' ? 6 : 3), `${stats.length} canvases`);
+      stats.forEach((v, i) => assert(v > 1, `canvas ${i} looks blank`));
+      return `${stats.length} canvases drawn`;
+    });
+  }
+
+  // ---- super-resolution
+  if (!hasWeights) {
+    pending.push('super-resolution on WebGPU and CPU vs native: no weights/index.json (the model is not published yet; set MRISR_E2E_WEIGHTS)');
+  } else {
+    const results = {};
+    for (const backend of ['webgpu', 'cpu']) {
+      await step(`super-resolution of a 32³ region on ${backend}`, async () => {
+        await page.waitForFunction(() => !document.querySelector('#run').disabled);
+        await page.selectOption('#backend', backend);
+        await page.selectOption('#region', '32');
+        const t0 = Date.now();
+        await page.click('#run');
+        await phase(['sr-done', 'sr-error', 'sr-cancelled']);
+        const status = await page.textContent('#sr-status');
+        assert(await currentPhase() === 'sr-done', status);
+        const used = await page.evaluate(() => document.body.dataset.backend);
+        assert(used === backend, `ran on ${used}`);
+        await page.screenshot({ path: path.join(out, `result-${backend}.png`) });
+        const r = parseNifti((await download('#export-nifti', 'result', `result-${backend}.nii.gz`)).bytes);
+        const inp = parseNifti((await download('#export-nifti', 'input', `input-${backend}.nii.gz`)).bytes);
+        results[backend] = { r, inp };
+        return `${(Date.now() - t0) / 1000} s: ${inp.dims.join('x')} -> ${r.dims.join('x')}; ${status}`;
+      });
+    }
+    if (results.webgpu && results.cpu) {
+      await step('WebGPU and CPU results agree', async () => {
+        const c = compare(results.webgpu.r, results.cpu.r);
+        assert(c.rel < 1e-3, `max |diff| ${c.maxAbs} of range ${c.range}`);
+        return `max |diff| ${c.maxAbs.toExponential(2)} (range ${c.range.toFixed(1)})`;
+      });
+    }
+    let reference = process.env.MRISR_E2E_REFERENCE;
+    const cmd = process.env.MRISR_UPSCALE_CMD;
+    if (!reference && cmd && results.cpu) {
+      reference = path.join(out, 'native.nii.gz');
+      const w = process.env.MRISR_E2E_WEIGHTS_FILE || '';
+      execSync(cmd.replace('{input}', path.join(out, 'input-cpu.nii.gz')).replace('{output}', reference).replace('{weights}', w), { stdio: 'inherit' });
+    }
+    if (reference && results.cpu) {
+      await step('page results match the native `mrisr upscale`', async () => {
+        const ref = parseNifti(fs.readFileSync(reference));
+        const lines = [];
+        for (const [b, { r }] of Object.entries(results)) {
+          const c = compare(r, ref);
+          assert(c.rel < 1e-3, `${b}: max |diff| ${c.maxAbs} of range ${c.range}`);
+          lines.push(`${b} max |diff| ${c.maxAbs.toExponential(2)}`);
+        }
+        return lines.join(', ');
+      });
+    } else {
+      pending.push('comparison with the native CLI: set MRISR_E2E_REFERENCE or MRISR_UPSCALE_CMD');
+    }
+    await step('cancel stops a run and the page stays usable', async () => {
+      await page.selectOption('#region', 'all');
+      await page.selectOption('#backend', 'cpu');
+      await page.click('#run');
+      await page.waitForSelector('#sr-progress:not([hidden])');
+      await page.click('#cancel');
+      await phase(['sr-cancelled', 'sr-done', 'sr-error']);
+      assert(await currentPhase() === 'sr-cancelled', await page.textContent('#sr-status'));
+      assert(!(await page.isDisabled('#run')), 'run button stays disabled');
+    });
+  }
+
+  await step('no page errors and no CSP violations', async () => {
+    assert(!errors.length, errors.join(' | '));
+    assert(!cspViolations.length, cspViolations.join(' | '));
+  });
+
+  await step('every request stayed on 127.0.0.1 (page and workers)', async () => {
+    const foreign = requests.filter(u => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+    assert(requests.length > 0, 'no requests recorded');
+    assert(!foreign.length, foreign.join(', '));
+    return `${requests.length} requests, ${new Set(srv.hits).size} distinct paths served`;
+  });
+} catch (e) {
+  check('test harness', false, e.stack);
+} finally {
+  await ctx.close().catch(() => {});
+  await srv.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+fs.writeFileSync(path.join(out, 'requests.txt'), requests.join('\n') + '\n');
+for (const p of pending) console.log(`PENDING ${p}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
