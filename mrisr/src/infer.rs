@@ -22,7 +22,10 @@ impl TileOptions {
     /// Tiles as large as `max_tile_voxels` allows, with a halo that makes tiling invisible.
     pub fn for_net(net: &crate::model::SrNetConfig, max_tile_voxels: usize) -> Self {
         let halo = net.receptive_radius();
-        Self { core: tiles::core_for_budget(max_tile_voxels, halo), halo }
+        Self {
+            core: tiles::core_for_budget(max_tile_voxels, halo),
+            halo,
+        }
     }
 }
 
@@ -47,13 +50,21 @@ pub async fn run_tiled(
 ) -> Result<Volume> {
     let plan = tiles::plan(input.dims, opts.core, opts.halo);
     let voxels_total = plan.iter().map(Tile::read_voxels).sum();
-    let mut out = Volume { data: vec![0.0; input.len()], ..input.clone() };
+    let mut out = Volume {
+        data: vec![0.0; input.len()],
+        ..input.clone()
+    };
     let mut voxels_done = 0;
     for (n, tile) in plan.iter().enumerate() {
         let result = run_tile(net, &tiles::extract(input, tile), tile.read_size, device).await?;
         tiles::stitch(&mut out, tile, &result);
         voxels_done += tile.read_voxels();
-        let p = Progress { tiles_done: n + 1, tiles_total: plan.len(), voxels_done, voxels_total };
+        let p = Progress {
+            tiles_done: n + 1,
+            tiles_total: plan.len(),
+            voxels_done,
+            voxels_total,
+        };
         if !progress(p) {
             return Err(Error::Cancelled);
         }
@@ -62,7 +73,12 @@ pub async fn run_tiled(
 }
 
 /// One forward pass on a block stored i fastest (`size` = [ni, nj, nk]).
-pub async fn run_tile(net: &SrNet, block: &[f32], size: [usize; 3], device: &Device) -> Result<Vec<f32>> {
+pub async fn run_tile(
+    net: &SrNet,
+    block: &[f32],
+    size: [usize; 3],
+    device: &Device,
+) -> Result<Vec<f32>> {
     let [ni, nj, nk] = size;
     let x = Tensor::<5>::from_data(TensorData::new(block.to_vec(), [1, 1, nk, nj, ni]), device);
     let y = net.forward(x);

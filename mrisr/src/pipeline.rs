@@ -31,6 +31,8 @@ pub async fn upscale(
     let out = run_tiled(net, &norm.apply(&up), opts, device, progress).await?;
     let mut out = norm.undo(&out).permuted(Volume::inverse_order(order));
     out.meta = input.meta.clone();
-    out.meta.description = format!("{} (mrisr {})", input.meta.description, deg).trim().to_string();
+    out.meta.description = format!("{} (mrisr {})", input.meta.description, deg)
+        .trim()
+        .to_string();
     Ok(out)
 }

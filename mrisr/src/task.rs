@@ -32,7 +32,11 @@ impl Degradation {
     pub fn canonical_order(&self, input: &Volume) -> [usize; 3] {
         let coarsest = (0..3)
             .rev()
-            .max_by(|&a, &b| input.spacing[a].total_cmp(&input.spacing[b]).then(a.cmp(&b)))
+            .max_by(|&a, &b| {
+                input.spacing[a]
+                    .total_cmp(&input.spacing[b])
+                    .then(a.cmp(&b))
+            })
             .unwrap_or(2);
         self.order_for_axis(coarsest).unwrap_or([0, 1, 2])
     }
@@ -74,7 +78,11 @@ impl Degradation {
     pub fn crop_to_multiple(&self, v: &Volume) -> Volume {
         let f = self.factor();
         let size = std::array::from_fn(|a| v.dims[a] / f[a] * f[a]);
-        if size == v.dims { v.clone() } else { crop(v, [0; 3], size) }
+        if size == v.dims {
+            v.clone()
+        } else {
+            crop(v, [0; 3], size)
+        }
     }
 
     /// Whether swapping the network's axes 0 and 1 leaves the task unchanged (a valid
@@ -99,7 +107,9 @@ impl Normalization {
 impl FromStr for Degradation {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (kind, value) = s.split_once(':').ok_or_else(|| format!("'{s}': expected KIND:VALUE, e.g. slices:2"))?;
+        let (kind, value) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}': expected KIND:VALUE, e.g. slices:2"))?;
         let factor = || {
             value
                 .parse::<usize>()
@@ -108,16 +118,23 @@ impl FromStr for Degradation {
                 .ok_or_else(|| format!("'{value}': factor must be an integer from 2 to 8"))
         };
         match kind {
-            "slices" => Ok(Degradation::ThickSlices { factor: [1, 1, factor()?], profile: SliceProfile::Box }),
+            "slices" => Ok(Degradation::ThickSlices {
+                factor: [1, 1, factor()?],
+                profile: SliceProfile::Box,
+            }),
             "kspace" => {
                 let f = factor()?;
                 Ok(Degradation::KSpaceTruncation { factor: [f, f, 1] })
             }
             "blur" => {
-                let fwhm_mm: f64 = value.parse().map_err(|_| format!("'{value}': FWHM in mm expected"))?;
+                let fwhm_mm: f64 = value
+                    .parse()
+                    .map_err(|_| format!("'{value}': FWHM in mm expected"))?;
                 Ok(Degradation::GaussianBlur { axis: 2, fwhm_mm })
             }
-            _ => Err(format!("'{kind}': unknown degradation (slices, kspace or blur)")),
+            _ => Err(format!(
+                "'{kind}': unknown degradation (slices, kspace or blur)"
+            )),
         }
     }
 }
@@ -125,10 +142,19 @@ impl FromStr for Degradation {
 impl fmt::Display for Degradation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Degradation::ThickSlices { factor: [1, 1, n], profile: SliceProfile::Box } => write!(f, "slices:{n}"),
-            Degradation::KSpaceTruncation { factor: [a, b, 1] } if a == b => write!(f, "kspace:{a}"),
+            Degradation::ThickSlices {
+                factor: [1, 1, n],
+                profile: SliceProfile::Box,
+            } => write!(f, "slices:{n}"),
+            Degradation::KSpaceTruncation { factor: [a, b, 1] } if a == b => {
+                write!(f, "kspace:{a}")
+            }
             Degradation::GaussianBlur { axis: 2, fwhm_mm } => write!(f, "blur:{fwhm_mm}"),
-            other => write!(f, "{}", serde_json::to_string(other).map_err(|_| fmt::Error)?),
+            other => write!(
+                f,
+                "{}",
+                serde_json::to_string(other).map_err(|_| fmt::Error)?
+            ),
         }
     }
 }
@@ -162,7 +188,11 @@ mod tests {
     #[test]
     fn simulate_keeps_the_grid() {
         let d: Degradation = "slices:2".parse().unwrap();
-        let v = Volume::from_data([4, 4, 8], [1.0; 3], (0..128).map(|x| (x % 7) as f32).collect());
+        let v = Volume::from_data(
+            [4, 4, 8],
+            [1.0; 3],
+            (0..128).map(|x| (x % 7) as f32).collect(),
+        );
         let s = d.simulate(&v);
         assert_eq!(s.dims, v.dims);
         assert_eq!(s.affine, v.affine);

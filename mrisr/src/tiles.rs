@@ -37,12 +37,19 @@ pub fn plan(dims: [usize; 3], core: usize, halo: usize) -> Vec<Tile> {
         for &j in &sj {
             for &i in &si {
                 let core_start = [i, j, k];
-                let core_size: [usize; 3] = std::array::from_fn(|a| core.min(dims[a] - core_start[a]));
-                let read_start: [usize; 3] = std::array::from_fn(|a| core_start[a].saturating_sub(halo));
+                let core_size: [usize; 3] =
+                    std::array::from_fn(|a| core.min(dims[a] - core_start[a]));
+                let read_start: [usize; 3] =
+                    std::array::from_fn(|a| core_start[a].saturating_sub(halo));
                 let read_end: [usize; 3] =
                     std::array::from_fn(|a| (core_start[a] + core_size[a] + halo).min(dims[a]));
                 let read_size = std::array::from_fn(|a| read_end[a] - read_start[a]);
-                tiles.push(Tile { read_start, read_size, core_start, core_size });
+                tiles.push(Tile {
+                    read_start,
+                    read_size,
+                    core_start,
+                    core_size,
+                });
             }
         }
     }
@@ -71,7 +78,11 @@ pub fn stitch(out: &mut Volume, tile: &Tile, result: &[f32]) {
     for k in 0..ck {
         for j in 0..cj {
             let src = off[0] + ni * ((off[1] + j) + nj * (off[2] + k));
-            let dst = out.index(tile.core_start[0], tile.core_start[1] + j, tile.core_start[2] + k);
+            let dst = out.index(
+                tile.core_start[0],
+                tile.core_start[1] + j,
+                tile.core_start[2] + k,
+            );
             out.data[dst..dst + ci].copy_from_slice(&result[src..src + ci]);
         }
     }
@@ -95,7 +106,11 @@ mod tests {
             for k in 0..t.core_size[2] {
                 for j in 0..t.core_size[1] {
                     for i in 0..t.core_size[0] {
-                        let (i, j, k) = (t.core_start[0] + i, t.core_start[1] + j, t.core_start[2] + k);
+                        let (i, j, k) = (
+                            t.core_start[0] + i,
+                            t.core_start[1] + j,
+                            t.core_start[2] + k,
+                        );
                         seen[i + 10 * (j + 7 * k)] += 1;
                     }
                 }

@@ -117,7 +117,10 @@ impl Volume {
     pub fn permuted(&self, order: [usize; 3]) -> Volume {
         let mut seen = [false; 3];
         order.iter().for_each(|&a| seen[a] = true);
-        assert!(seen.iter().all(|&s| s), "order must be a permutation of 0, 1, 2");
+        assert!(
+            seen.iter().all(|&s| s),
+            "order must be a permutation of 0, 1, 2"
+        );
         let dims: [usize; 3] = std::array::from_fn(|a| self.dims[order[a]]);
         let mut affine = self.affine;
         for r in 0..3 {
@@ -195,7 +198,13 @@ pub fn crop(v: &Volume, start: [usize; 3], size: [usize; 3]) -> Volume {
     for r in 0..3 {
         affine[r][3] = origin[r];
     }
-    Volume { dims, spacing: v.spacing, affine, data, meta: v.meta.clone() }
+    Volume {
+        dims,
+        spacing: v.spacing,
+        affine,
+        data,
+        meta: v.meta.clone(),
+    }
 }
 
 /// The centred sub-volume of (at most) `size` voxels.
@@ -243,7 +252,11 @@ mod tests {
 
     #[test]
     fn crop_keeps_world_positions() {
-        let v = Volume::from_data([4, 5, 6], [1.0, 2.0, 3.0], (0..120).map(|x| x as f32).collect());
+        let v = Volume::from_data(
+            [4, 5, 6],
+            [1.0, 2.0, 3.0],
+            (0..120).map(|x| x as f32).collect(),
+        );
         let c = crop(&v, [1, 2, 3], [2, 2, 10]);
         assert_eq!(c.dims, [2, 2, 3]);
         assert_eq!(c.get(1, 1, 2), v.get(2, 3, 5));

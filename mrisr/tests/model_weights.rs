@@ -1,10 +1,10 @@
 //! Weight files and tiled inference: round trips, bad files, seamless tiles.
 #![cfg(feature = "nn")]
 
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Distribution, Tensor};
 use mrisr::Volume;
 use mrisr::infer::{TileOptions, block_on, run_tile, run_tiled};
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use mrisr::model::card::{CARD_KEY, ModelCard, Preset, read_card};
 use mrisr::model::{SrNetConfig, weights};
 
@@ -17,7 +17,9 @@ fn random_volume(dims: [usize; 3], seed: u64) -> Volume {
     let mut s = seed;
     let data = (0..dims.iter().product::<usize>())
         .map(|n| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((n % 7) as f32 * 0.1) + ((s >> 40) as f32 / (1u64 << 24) as f32) * 0.2
         })
         .collect();
@@ -32,7 +34,12 @@ fn save_load_round_trip_gives_the_same_output() {
     let card = tiny_card(cfg);
     let bytes = weights::save(&net, &card).unwrap();
     // f16 storage: 4 bytes per f32 parameter would be more than this.
-    assert!(bytes.len() < cfg.parameters() * 3 + 4096, "{} bytes for {} params", bytes.len(), cfg.parameters());
+    assert!(
+        bytes.len() < cfg.parameters() * 3 + 4096,
+        "{} bytes for {} params",
+        bytes.len(),
+        cfg.parameters()
+    );
     let (loaded, card2) = weights::load("tiny.safetensors", &bytes, &device).unwrap();
     assert_eq!(card2, card);
     // A second trip loses nothing more: f16 -> f32 -> f16 is exact.
@@ -40,11 +47,23 @@ fn save_load_round_trip_gives_the_same_output() {
     let (reloaded, _) = weights::load("again.safetensors", &again, &device).unwrap();
 
     let x = Tensor::<5>::random([1, 1, 8, 9, 10], Distribution::Uniform(0.0, 1.0), &device);
-    let a = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
-    let b = loaded.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+    let a = net
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let b = loaded
+        .forward(x.clone())
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let c = reloaded.forward(x).into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(b, c, "a second save/load changed the weights");
-    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst < 2e-3, "f16 weights changed the output by {worst}");
 }
 
@@ -53,7 +72,10 @@ fn bad_weight_files_are_refused_with_the_file_name() {
     let device = Device::flex();
     let err = weights::load("notes.txt", b"hello, this is not a weight file", &device).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("notes.txt") && msg.contains("not an mrisr weight file"), "{msg}");
+    assert!(
+        msg.contains("notes.txt") && msg.contains("not an mrisr weight file"),
+        "{msg}"
+    );
 
     // A real weight file whose card describes another network than its tensors.
     let cfg = Preset::Tiny.config();
@@ -63,8 +85,13 @@ fn bad_weight_files_are_refused_with_the_file_name() {
     cfg.init(&device).save_into(&mut store).unwrap();
     let spliced = store.get_bytes().unwrap();
     assert!(read_card("spliced.safetensors", &spliced).is_ok());
-    let err = weights::load("spliced.safetensors", &spliced, &device).unwrap_err().to_string();
-    assert!(err.contains("spliced.safetensors") && err.contains("do not fit"), "{err}");
+    let err = weights::load("spliced.safetensors", &spliced, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spliced.safetensors") && err.contains("do not fit"),
+        "{err}"
+    );
 
     // A truncated file.
     let bytes = weights::save(&cfg.init(&device), &tiny_card(cfg)).unwrap();
@@ -79,7 +106,10 @@ fn tiles_with_a_receptive_halo_match_the_whole_volume() {
     let net = cfg.init_with(&device, false);
     let vol = random_volume([21, 17, 13], 7);
     let whole = block_on(run_tile(&net, &vol.data, vol.dims, &device)).unwrap();
-    let opts = TileOptions { core: 6, halo: cfg.receptive_radius() };
+    let opts = TileOptions {
+        core: 6,
+        halo: cfg.receptive_radius(),
+    };
     let mut calls = 0;
     let tiled = block_on(run_tiled(&net, &vol, opts, &device, &mut |p| {
         calls += 1;
@@ -88,13 +118,24 @@ fn tiles_with_a_receptive_halo_match_the_whole_volume() {
     }))
     .unwrap();
     assert_eq!(calls, 4 * 3 * 3);
-    let worst = whole.iter().zip(&tiled.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "tiles differ from the whole volume by {worst}");
+    let worst = whole
+        .iter()
+        .zip(&tiled.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-4,
+        "tiles differ from the whole volume by {worst}"
+    );
 
     // Too small a halo shows seams: the check above is not vacuous.
     let thin = TileOptions { core: 6, halo: 1 };
     let seamy = block_on(run_tiled(&net, &vol, thin, &device, &mut |_| true)).unwrap();
-    let worst = whole.iter().zip(&seamy.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = whole
+        .iter()
+        .zip(&seamy.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst > 1e-4, "a 1-voxel halo should change the result");
 }
 
@@ -125,13 +166,26 @@ fn upscale_puts_the_result_on_the_refined_grid() {
     vol.affine = mrisr::volume::diagonal_affine(vol.spacing);
     vol.affine[0][3] = 12.0;
     let opts = TileOptions::for_net(&cfg, 16 * 16 * 16);
-    let out = block_on(mrisr::pipeline::upscale(&net, &card, &vol, None, opts, &device, &mut |_| true)).unwrap();
+    let out = block_on(mrisr::pipeline::upscale(
+        &net,
+        &card,
+        &vol,
+        None,
+        opts,
+        &device,
+        &mut |_| true,
+    ))
+    .unwrap();
     let expected = vol.refined_geometry([2, 1, 1]);
     assert_eq!(out.dims, [12, 10, 12]);
     assert_eq!(out.spacing, expected.spacing);
     for r in 0..3 {
         for c in 0..4 {
-            assert!((out.affine[r][c] - expected.affine[r][c]).abs() < 1e-9, "{:?}", out.affine);
+            assert!(
+                (out.affine[r][c] - expected.affine[r][c]).abs() < 1e-9,
+                "{:?}",
+                out.affine
+            );
         }
     }
     assert!(out.data.iter().all(|v| v.is_finite()));
@@ -144,5 +198,8 @@ fn untrained_network_returns_its_input() {
     let x = Tensor::<5>::random([1, 1, 6, 7, 8], Distribution::Uniform(0.0, 1.0), &device);
     let a = x.clone().into_data().try_to_vec::<f32>().unwrap();
     let b = net.forward(x).into_data().try_to_vec::<f32>().unwrap();
-    assert_eq!(a, b, "the zero tail makes the untrained network the identity");
+    assert_eq!(
+        a, b,
+        "the zero tail makes the untrained network the identity"
+    );
 }

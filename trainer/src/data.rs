@@ -30,10 +30,17 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Named>> {
             let report = mrisr::io::dicom::scan_dir(path)
                 .with_context(|| format!("scanning {} for DICOM", path.display()))?;
             for series in &report.series {
-                for (n, volume) in mrisr::io::dicom::load_series(series)?.into_iter().enumerate() {
+                for (n, volume) in mrisr::io::dicom::load_series(series)?
+                    .into_iter()
+                    .enumerate()
+                {
                     let name = format!("{}#{}", series.description, n);
                     let subject = dicom_subject(&volume).unwrap_or_else(|| name.clone());
-                    out.push(Named { name, subject, volume });
+                    out.push(Named {
+                        name,
+                        subject,
+                        volume,
+                    });
                 }
             }
         } else {
@@ -42,8 +49,16 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Named>> {
         for file in nifti {
             let subject = sidecar_subject(&file).unwrap_or_else(|| file_stem(&file));
             for (n, volume) in mrisr::io::nifti::read_nifti(&file)?.into_iter().enumerate() {
-                let name = if n == 0 { file_stem(&file) } else { format!("{}#{n}", file_stem(&file)) };
-                out.push(Named { name, subject: subject.clone(), volume });
+                let name = if n == 0 {
+                    file_stem(&file)
+                } else {
+                    format!("{}#{n}", file_stem(&file))
+                };
+                out.push(Named {
+                    name,
+                    subject: subject.clone(),
+                    volume,
+                });
             }
         }
     }
@@ -76,14 +91,23 @@ pub fn is_nifti(p: &Path) -> bool {
 
 pub fn file_stem(p: &Path) -> String {
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("volume");
-    name.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+    name.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
 }
 
 /// Subject key from a dcm2niix BIDS sidecar: the scanner and acquisition time identify a scan
 /// session, so the echoes of one session (the same person) land in one group.
 fn sidecar_subject(nifti: &Path) -> Option<String> {
-    let sidecar = PathBuf::from(format!("{}.json", nifti.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".nii")));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sidecar).ok()?).ok()?;
+    let sidecar = PathBuf::from(format!(
+        "{}.json",
+        nifti
+            .to_string_lossy()
+            .trim_end_matches(".gz")
+            .trim_end_matches(".nii")
+    ));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sidecar).ok()?).ok()?;
     let field = |k: &str| json.get(k).map(|v| v.to_string());
     if let Some(id) = field("PatientID") {
         return Some(format!("patient:{id}"));
@@ -136,11 +160,18 @@ pub fn split(all: Vec<Named>, test: &[String], val: &[String]) -> anyhow::Result
             *sizes.entry(&n.subject).or_default() += n.volume.len();
         }
         if sizes.len() >= 2 {
-            let smallest = sizes.iter().min_by_key(|(_, v)| **v).map(|(k, _)| k.to_string());
+            let smallest = sizes
+                .iter()
+                .min_by_key(|(_, v)| **v)
+                .map(|(k, _)| k.to_string());
             val_subjects.extend(smallest);
         }
     }
-    let mut s = Split { train: Vec::new(), val: Vec::new(), test: Vec::new() };
+    let mut s = Split {
+        train: Vec::new(),
+        val: Vec::new(),
+        test: Vec::new(),
+    };
     for n in all {
         if test_subjects.contains(&n.subject) {
             s.test.push(n);
@@ -170,7 +201,13 @@ pub const ROTATIONS: [[usize; 3]; 3] = [[0, 1, 2], [1, 2, 0], [2, 0, 1]];
 
 impl Pair {
     /// Normalises `hr`, rotates it by `order`, degrades it and upsamples it back to its grid.
-    pub fn new(name: &str, hr: &Volume, order: [usize; 3], deg: &Degradation, block: usize) -> Option<Pair> {
+    pub fn new(
+        name: &str,
+        hr: &Volume,
+        order: [usize; 3],
+        deg: &Degradation,
+        block: usize,
+    ) -> Option<Pair> {
         let norm = Normalization::for_network(hr);
         let target = norm.apply(hr).permuted(order);
         let target = deg.crop_to_multiple(&target);
@@ -180,7 +217,12 @@ impl Pair {
         let input = deg.simulate(&target);
         let mask = tissue_mask(&target);
         let corners = corner_candidates(&target, &mask, block);
-        (!corners.is_empty()).then(|| Pair { name: format!("{name}/rot{}", order[2]), input, target, corners })
+        (!corners.is_empty()).then(|| Pair {
+            name: format!("{name}/rot{}", order[2]),
+            input,
+            target,
+            corners,
+        })
     }
 
     /// A random block (input, target), i fastest, with the same random flips and in-plane swap.
@@ -188,7 +230,11 @@ impl Pair {
         let c = self.corners[rng.random_range(0..self.corners.len())] as usize;
         let d = self.target.dims;
         let corner = [c % d[0], (c / d[0]) % d[1], c / (d[0] * d[1])];
-        let flips = [rng.random_bool(0.5), rng.random_bool(0.5), rng.random_bool(0.5)];
+        let flips = [
+            rng.random_bool(0.5),
+            rng.random_bool(0.5),
+            rng.random_bool(0.5),
+        ];
         let swap = swap_ok && rng.random_bool(0.5);
         (
             read_block(&self.input, corner, block, flips, swap),
@@ -221,14 +267,24 @@ fn corner_candidates(v: &Volume, mask: &[bool], block: usize) -> Vec<u32> {
 }
 
 /// Copies a `block`^3 cube at `corner`, flipped per axis and with i/j swapped if asked.
-pub fn read_block(v: &Volume, corner: [usize; 3], block: usize, flips: [bool; 3], swap: bool) -> Vec<f32> {
+pub fn read_block(
+    v: &Volume,
+    corner: [usize; 3],
+    block: usize,
+    flips: [bool; 3],
+    swap: bool,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(block * block * block);
     let at = |a: usize, n: usize| if flips[a] { block - 1 - n } else { n };
     for k in 0..block {
         for j in 0..block {
             for i in 0..block {
                 let (si, sj) = if swap { (j, i) } else { (i, j) };
-                out.push(v.get(corner[0] + at(0, si), corner[1] + at(1, sj), corner[2] + at(2, k)));
+                out.push(v.get(
+                    corner[0] + at(0, si),
+                    corner[1] + at(1, sj),
+                    corner[2] + at(2, k),
+                ));
             }
         }
     }
@@ -238,7 +294,11 @@ pub fn read_block(v: &Volume, corner: [usize; 3], block: usize, flips: [bool; 3]
 /// Builds pairs for every volume in all three rotations.
 pub fn make_pairs(vols: &[Named], deg: &Degradation, block: usize) -> Vec<Pair> {
     vols.iter()
-        .flat_map(|n| ROTATIONS.iter().filter_map(|&o| Pair::new(&n.name, &n.volume, o, deg, block)))
+        .flat_map(|n| {
+            ROTATIONS
+                .iter()
+                .filter_map(|&o| Pair::new(&n.name, &n.volume, o, deg, block))
+        })
         .collect()
 }
 

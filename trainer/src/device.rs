@@ -21,7 +21,10 @@ pub fn select(choice: BackendChoice) -> anyhow::Result<(Device, String)> {
         BackendChoice::Cuda => cuda(),
         BackendChoice::Wgpu => {
             let name = gpu_adapter(true).unwrap_or_else(|| "default adapter".into());
-            Ok((Device::wgpu(burn::tensor::DeviceKind::DefaultDevice), format!("wgpu ({name})")))
+            Ok((
+                Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+                format!("wgpu ({name})"),
+            ))
         }
         BackendChoice::Cpu => Ok((Device::flex(), cpu_line())),
         BackendChoice::Auto => {
@@ -29,15 +32,23 @@ pub fn select(choice: BackendChoice) -> anyhow::Result<(Device, String)> {
                 return cuda();
             }
             match gpu_adapter(false) {
-                Some(name) => Ok((Device::wgpu(burn::tensor::DeviceKind::DefaultDevice), format!("wgpu ({name})"))),
-                None => Ok((Device::flex(), format!("{} (no GPU found by wgpu)", cpu_line()))),
+                Some(name) => Ok((
+                    Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+                    format!("wgpu ({name})"),
+                )),
+                None => Ok((
+                    Device::flex(),
+                    format!("{} (no GPU found by wgpu)", cpu_line()),
+                )),
             }
         }
     }
 }
 
 fn cpu_line() -> String {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     format!("cpu (flex, {threads} threads)")
 }
 
@@ -55,7 +66,8 @@ fn cuda() -> anyhow::Result<(Device, String)> {
 /// SwiftShader) only count when `allow_software` is set: they are slower than the CPU backend.
 fn gpu_adapter(allow_software: bool) -> Option<String> {
     let instance = wgpu::Instance::default();
-    let adapters = futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapters =
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters.into_iter().map(|a| a.get_info()).find_map(|info| {
         let hardware = matches!(
             info.device_type,

@@ -67,7 +67,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         models.push((card.name.clone(), net, card));
     }
     let deg = models[0].2.degradation.clone();
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
 
     let mut rows = Vec::new();
     for named in data::load_all(&args.data)? {
@@ -84,7 +85,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let mut outputs = vec![("cubic".to_string(), baseline.clone())];
         for (name, net, card) in &models {
             let opts = mrisr::infer::TileOptions::for_net(&card.net, args.max_tile_voxels);
-            let out = mrisr::infer::block_on(mrisr::infer::run_tiled(net, &baseline, opts, &device, &mut |_| true))?;
+            let out = mrisr::infer::block_on(mrisr::infer::run_tiled(
+                net,
+                &baseline,
+                opts,
+                &device,
+                &mut |_| true,
+            ))?;
             outputs.push((name.clone(), out));
         }
         let range = target.min_max();
@@ -92,11 +99,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             rows.push(Row {
                 volume: named.name.clone(),
                 method: method.clone(),
-                psnr_db: mrisr::metrics::psnr(out, &target, (range.1 - range.0) as f64, Some(&mask)),
+                psnr_db: mrisr::metrics::psnr(
+                    out,
+                    &target,
+                    (range.1 - range.0) as f64,
+                    Some(&mask),
+                ),
                 ssim: mrisr::metrics::ssim(out, &target, (range.1 - range.0) as f64, Some(&mask)),
                 hfen: mrisr::metrics::hfen(out, &target, Some(&mask)),
             });
-            eprintln!("{:<40} {:<32} {}", named.name, method, fmt_row(rows.last().unwrap()));
+            eprintln!(
+                "{:<40} {:<32} {}",
+                named.name,
+                method,
+                fmt_row(rows.last().unwrap())
+            );
         }
         let mut panels: Vec<&Volume> = outputs.iter().map(|(_, v)| v).collect();
         panels.push(&target);
@@ -104,28 +121,49 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         write_figure(&panels, &args.out.join(format!("{stem}.png")))?;
         write_gif(&panels, &args.out.join(format!("{stem}.gif")))?;
     }
-    let mut md = String::from("| volume | method | PSNR (dB) | SSIM | HFEN |\n|---|---|---:|---:|---:|\n");
+    let mut md =
+        String::from("| volume | method | PSNR (dB) | SSIM | HFEN |\n|---|---|---:|---:|---:|\n");
     for r in &rows {
-        writeln!(md, "| {} | {} | {:.2} | {:.4} | {:.4} |", r.volume, r.method, r.psnr_db, r.ssim, r.hfen)?;
+        writeln!(
+            md,
+            "| {} | {} | {:.2} | {:.4} | {:.4} |",
+            r.volume, r.method, r.psnr_db, r.ssim, r.hfen
+        )?;
     }
-    let methods: Vec<&str> = std::iter::once("cubic").chain(models.iter().map(|(n, _, _)| n.as_str())).collect();
+    let methods: Vec<&str> = std::iter::once("cubic")
+        .chain(models.iter().map(|(n, _, _)| n.as_str()))
+        .collect();
     writeln!(
         md,
         "\nDegradation: {deg}. Figures: one slice through the degraded axis; panels left to right: {}, target.",
         methods.join(", ")
     )?;
     std::fs::write(args.out.join("report.md"), &md)?;
-    std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(
+        args.out.join("report.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
     println!("{md}");
     Ok(())
 }
 
 fn fmt_row(r: &Row) -> String {
-    format!("PSNR {:.2} dB  SSIM {:.4}  HFEN {:.4}", r.psnr_db, r.ssim, r.hfen)
+    format!(
+        "PSNR {:.2} dB  SSIM {:.4}  HFEN {:.4}",
+        r.psnr_db, r.ssim, r.hfen
+    )
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Grey image of slice `j` (an i-k plane, which contains the degraded axis k), windowed to the
@@ -141,7 +179,10 @@ fn slice_image(v: &Volume, j: usize, lo: f32, hi: f32) -> ImageBuffer<Luma<u8>, 
 fn window(v: &Volume) -> (f32, f32) {
     let mut s: Vec<f32> = v.data.iter().copied().step_by(7).collect();
     s.sort_by(f32::total_cmp);
-    (s[s.len() / 100], s[s.len() * 99 / 100].max(s[s.len() / 100] + 1e-6))
+    (
+        s[s.len() / 100],
+        s[s.len() * 99 / 100].max(s[s.len() / 100] + 1e-6),
+    )
 }
 
 /// The panels side by side (2-voxel gap), slice `j`; the spacing of the degraded axis is
@@ -151,21 +192,33 @@ fn row_image(panels: &[&Volume], j: usize) -> ImageBuffer<Luma<u8>, Vec<u8>> {
     let (lo, hi) = window(target);
     let [ni, _, nk] = target.dims;
     let gap = 2;
-    let mut img = ImageBuffer::from_pixel(((ni + gap) * panels.len() - gap) as u32, nk as u32, Luma([0u8]));
+    let mut img = ImageBuffer::from_pixel(
+        ((ni + gap) * panels.len() - gap) as u32,
+        nk as u32,
+        Luma([0u8]),
+    );
     for (p, v) in panels.iter().enumerate() {
-        image::imageops::replace(&mut img, &slice_image(v, j, lo, hi), ((ni + gap) * p) as i64, 0);
+        image::imageops::replace(
+            &mut img,
+            &slice_image(v, j, lo, hi),
+            ((ni + gap) * p) as i64,
+            0,
+        );
     }
     img
 }
 
 fn write_figure(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
     let j = panels[0].dims[1] / 2;
-    row_image(panels, j).save(path).with_context(|| format!("writing {}", path.display()))
+    row_image(panels, j)
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn write_gif(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
     use image::codecs::gif::{GifEncoder, Repeat};
-    let file = std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
     let mut enc = GifEncoder::new_with_speed(file, 10);
     enc.set_repeat(Repeat::Infinite)?;
     let nj = panels[0].dims[1];
@@ -175,7 +228,12 @@ fn write_gif(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
     for j in (from..to).step_by(step) {
         let grey = row_image(panels, j);
         let rgba = image::DynamicImage::ImageLuma8(grey).to_rgba8();
-        enc.encode_frame(image::Frame::from_parts(rgba, 0, 0, image::Delay::from_numer_denom_ms(80, 1)))?;
+        enc.encode_frame(image::Frame::from_parts(
+            rgba,
+            0,
+            0,
+            image::Delay::from_numer_denom_ms(80, 1),
+        ))?;
     }
     Ok(())
 }

@@ -12,7 +12,11 @@ use mrisr::degrade::Degradation;
 use mrisr::model::card::{LossKind, ModelCard, Preset};
 
 #[derive(Parser)]
-#[command(name = "trainer", version, about = "Train and evaluate mrisr super-resolution weights")]
+#[command(
+    name = "trainer",
+    version,
+    about = "Train and evaluate mrisr super-resolution weights"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -105,11 +109,18 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!("device: {device_line}");
     let net = args.preset.config();
     let loss = match args.loss.as_str() {
-        "perceptual" => LossKind::Perceptual { weight: args.perceptual_weight },
+        "perceptual" => LossKind::Perceptual {
+            weight: args.perceptual_weight,
+        },
         _ => LossKind::Mse,
     };
     let name = args.name.clone().unwrap_or_else(|| {
-        format!("{}-{}-{}", args.preset.name(), args.loss, args.degradation.to_string().replace(':', "x"))
+        format!(
+            "{}-{}-{}",
+            args.preset.name(),
+            args.loss,
+            args.degradation.to_string().replace(':', "x")
+        )
     });
 
     let mut all = data::load_all(&args.data)?;
@@ -119,13 +130,30 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     let split = data::split(all, &args.test, &args.val)?;
-    let names = |v: &[data::Named]| v.iter().map(|n| format!("{} ({})", n.name, n.subject)).collect::<Vec<_>>();
-    eprintln!("train: {:?}\nval:   {:?}\ntest:  {:?}", names(&split.train), names(&split.val), names(&split.test));
+    let names = |v: &[data::Named]| {
+        v.iter()
+            .map(|n| format!("{} ({})", n.name, n.subject))
+            .collect::<Vec<_>>()
+    };
+    eprintln!(
+        "train: {:?}\nval:   {:?}\ntest:  {:?}",
+        names(&split.train),
+        names(&split.val),
+        names(&split.test)
+    );
     let train_pairs = data::make_pairs(&split.train, &args.degradation, args.block);
     // Without a validation subject, validate on the training pairs (said so in the log).
     let val_pairs = data::make_pairs(&split.val, &args.degradation, args.block);
-    let val_source = if val_pairs.is_empty() { &train_pairs } else { &val_pairs };
-    anyhow::ensure!(!train_pairs.is_empty(), "no training volume is at least {} voxels along every axis", args.block);
+    let val_source = if val_pairs.is_empty() {
+        &train_pairs
+    } else {
+        &val_pairs
+    };
+    anyhow::ensure!(
+        !train_pairs.is_empty(),
+        "no training volume is at least {} voxels along every axis",
+        args.block
+    );
     if val_pairs.is_empty() {
         eprintln!("warning: no validation subject; validating on training volumes");
     }
@@ -135,7 +163,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     card.loss = loss.clone();
     card.block = args.block;
     card.train_data = split.train.iter().map(|n| n.name.clone()).collect();
-    card.held_out = split.val.iter().chain(&split.test).map(|n| n.name.clone()).collect();
+    card.held_out = split
+        .val
+        .iter()
+        .chain(&split.test)
+        .map(|n| n.name.clone())
+        .collect();
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -162,7 +195,10 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         device,
         dir: args.runs.join(&name),
         card_template: card,
-        export: Some(args.export.unwrap_or_else(|| PathBuf::from(format!("www/weights/{name}.safetensors")))),
+        export: Some(
+            args.export
+                .unwrap_or_else(|| PathBuf::from(format!("www/weights/{name}.safetensors"))),
+        ),
     };
     let state = trainer.run(&train_pairs, &val, args.resume, stop)?;
     eprintln!(

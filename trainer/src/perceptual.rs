@@ -40,11 +40,17 @@ impl Vgg16Features {
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device)
         };
-        let mut net = Self { conv0: conv(3, 64), conv2: conv(64, 64), conv5: conv(64, 128) };
+        let mut net = Self {
+            conv0: conv(3, 64),
+            conv2: conv(64, 64),
+            conv5: conv(64, 128),
+        };
         let mut store = SafetensorsStore::from_bytes(Some(VGG16_WEIGHTS.to_vec()))
             .with_key_remapping(r"^features\.(\d+)\.", "conv$1.")
             .validate(true);
-        let result = net.load_from(&mut store).map_err(|e| anyhow::anyhow!("VGG16 weights: {e}"))?;
+        let result = net
+            .load_from(&mut store)
+            .map_err(|e| anyhow::anyhow!("VGG16 weights: {e}"))?;
         anyhow::ensure!(
             result.missing.is_empty() && result.errors.is_empty() && result.applied.len() == 6,
             "VGG16 weights did not load completely: {result:?}"
@@ -56,7 +62,10 @@ impl Vgg16Features {
     pub fn forward(&self, x: Tensor<4>) -> Features {
         let relu1_1 = relu(self.conv0.forward(x));
         let relu1_2 = relu(self.conv2.forward(relu1_1));
-        let pooled = max_pool2d(relu1_2.clone(), MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+        let pooled = max_pool2d(
+            relu1_2.clone(),
+            MaxPoolOptions::new([2, 2]).with_stride([2, 2]),
+        );
         let relu2_1 = relu(self.conv5.forward(pooled));
         Features { relu1_2, relu2_1 }
     }
@@ -85,7 +94,10 @@ pub fn perceptual_distance(vgg: &Vgg16Features, pred: Tensor<5>, target: Tensor<
     ];
     for (perm, shape) in views {
         let slices = |t: Tensor<5>| Vgg16Features::grey_to_input(t.permute(perm).reshape(shape));
-        let (fp, ft) = (vgg.forward(slices(pred.clone())), vgg.forward(slices(target.clone())));
+        let (fp, ft) = (
+            vgg.forward(slices(pred.clone())),
+            vgg.forward(slices(target.clone())),
+        );
         let term = (fp.relu1_2 - ft.relu1_2).powi_scalar(2).mean()
             + (fp.relu2_1 - ft.relu2_1).powi_scalar(2).mean();
         total = Some(match total {

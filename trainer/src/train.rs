@@ -86,16 +86,28 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    pub fn run(&self, train: &[Pair], val: &ValSet, resume: bool, stop: Arc<AtomicBool>) -> anyhow::Result<RunState> {
+    pub fn run(
+        &self,
+        train: &[Pair],
+        val: &ValSet,
+        resume: bool,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<RunState> {
         let cfg = &self.cfg;
-        std::fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
         let device = self.device.clone().autodiff();
         let mut net = cfg.net.init(&device);
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
         let mut state = RunState::default();
         if resume {
             (net, optim, state) = self.load_checkpoint(net, optim)?;
-            eprintln!("resumed {} at epoch {} (step {})", self.dir.display(), state.epoch, state.step);
+            eprintln!(
+                "resumed {} at epoch {} (step {})",
+                self.dir.display(),
+                state.epoch,
+                state.step
+            );
         }
         let vgg = match cfg.loss {
             LossKind::Perceptual { .. } => Some(Vgg16Features::load(&device)?),
@@ -103,13 +115,18 @@ impl Trainer {
         };
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ state.step);
         let swap_ok = self.card_template.degradation.allows_in_plane_swap();
-        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("log.jsonl"))?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("log.jsonl"))?;
 
         while state.epoch < cfg.epochs {
             let bar = ProgressBar::new(cfg.steps_per_epoch as u64).with_style(
-                ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}")
-                    .expect("static template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "epoch {msg} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta}",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
             );
             bar.set_message(format!("{}/{}", state.epoch + 1, cfg.epochs));
             let t0 = Instant::now();
@@ -119,7 +136,10 @@ impl Trainer {
                 if stop.load(Ordering::SeqCst) {
                     bar.abandon_with_message("interrupted");
                     self.save_checkpoint(&net, &optim, &state)?;
-                    eprintln!("saved checkpoint to {} (resume with --resume)", self.dir.display());
+                    eprintln!(
+                        "saved checkpoint to {} (resume with --resume)",
+                        self.dir.display()
+                    );
                     return Ok(state);
                 }
                 let (x, y) = batch(train, cfg.block, cfg.batch, &mut rng, swap_ok, &device);
@@ -129,7 +149,11 @@ impl Trainer {
                     loss = loss + perceptual_distance(vgg, pred, y).mul_scalar(*weight);
                 }
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
-                let lr = cosine_lr(cfg.lr, state.step, (cfg.epochs * cfg.steps_per_epoch) as u64);
+                let lr = cosine_lr(
+                    cfg.lr,
+                    state.step,
+                    (cfg.epochs * cfg.steps_per_epoch) as u64,
+                );
                 net = optim.step(lr, net, grads);
                 state.step += 1;
                 if s % 10 == 0 {
@@ -155,8 +179,14 @@ impl Trainer {
             };
             eprintln!(
                 "epoch {:>3}/{}  loss {:.5}  val PSNR {:.2} dB (cubic {:.2})  SSIM {:.4} (cubic {:.4})  {:.1} samples/s",
-                entry.epoch, cfg.epochs, entry.train_loss, entry.val_psnr_db, entry.baseline_psnr_db,
-                entry.val_ssim, entry.baseline_ssim, entry.samples_per_second
+                entry.epoch,
+                cfg.epochs,
+                entry.train_loss,
+                entry.val_psnr_db,
+                entry.baseline_psnr_db,
+                entry.val_ssim,
+                entry.baseline_ssim,
+                entry.samples_per_second
             );
             use std::io::Write;
             writeln!(log, "{}", serde_json::to_string(&entry)?)?;
@@ -169,7 +199,13 @@ impl Trainer {
         Ok(state)
     }
 
-    fn export_best(&self, net: &SrNet, state: &RunState, v: (f64, f64), b: (f64, f64)) -> anyhow::Result<()> {
+    fn export_best(
+        &self,
+        net: &SrNet,
+        state: &RunState,
+        v: (f64, f64),
+        b: (f64, f64),
+    ) -> anyhow::Result<()> {
         let mut card = self.card_template.clone();
         card.steps = state.step;
         card.metrics = Some(CardMetrics {
@@ -191,20 +227,35 @@ impl Trainer {
         Ok(())
     }
 
-    fn save_checkpoint(&self, net: &SrNet, optim: &ModuleOptimizer, state: &RunState) -> anyhow::Result<()> {
+    fn save_checkpoint(
+        &self,
+        net: &SrNet,
+        optim: &ModuleOptimizer,
+        state: &RunState,
+    ) -> anyhow::Result<()> {
         // Write to temporary names first so an interrupted save never leaves a broken checkpoint.
         let tmp = |n: &str| self.dir.join(format!("{n}.tmp"));
         let mut store = SafetensorsStore::from_file(tmp("model.safetensors")).overwrite(true);
-        net.save_into(&mut store).map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
-        optim.save(tmp("optimizer.bin")).map_err(|e| anyhow::anyhow!("saving optimizer: {e:?}"))?;
-        std::fs::write(tmp("state.json"), serde_json::to_string_pretty(&(state, &self.cfg))?)?;
+        net.save_into(&mut store)
+            .map_err(|e| anyhow::anyhow!("saving checkpoint: {e}"))?;
+        optim
+            .save(tmp("optimizer.bin"))
+            .map_err(|e| anyhow::anyhow!("saving optimizer: {e:?}"))?;
+        std::fs::write(
+            tmp("state.json"),
+            serde_json::to_string_pretty(&(state, &self.cfg))?,
+        )?;
         for n in ["model.safetensors", "optimizer.bin", "state.json"] {
             std::fs::rename(tmp(n), self.dir.join(n))?;
         }
         Ok(())
     }
 
-    fn load_checkpoint(&self, mut net: SrNet, optim: ModuleOptimizer) -> anyhow::Result<(SrNet, ModuleOptimizer, RunState)> {
+    fn load_checkpoint(
+        &self,
+        mut net: SrNet,
+        optim: ModuleOptimizer,
+    ) -> anyhow::Result<(SrNet, ModuleOptimizer, RunState)> {
         let dir = &self.dir;
         let text = std::fs::read_to_string(dir.join("state.json"))
             .with_context(|| format!("no checkpoint in {} to resume", dir.display()))?;
@@ -216,7 +267,8 @@ impl Trainer {
             self.cfg.net
         );
         let mut store = SafetensorsStore::from_file(dir.join("model.safetensors"));
-        net.load_from(&mut store).map_err(|e| anyhow::anyhow!("loading checkpoint: {e}"))?;
+        net.load_from(&mut store)
+            .map_err(|e| anyhow::anyhow!("loading checkpoint: {e}"))?;
         let optim = optim
             .load(dir.join("optimizer.bin"))
             .map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
@@ -231,8 +283,18 @@ pub fn cosine_lr(lr: f64, step: u64, total: u64) -> f64 {
 }
 
 /// `n` random blocks as `[n, 1, b, b, b]` input and target tensors.
-pub fn batch(pairs: &[Pair], block: usize, n: usize, rng: &mut StdRng, swap_ok: bool, device: &Device) -> (Tensor<5>, Tensor<5>) {
-    let (mut xs, mut ys) = (Vec::with_capacity(n * block.pow(3)), Vec::with_capacity(n * block.pow(3)));
+pub fn batch(
+    pairs: &[Pair],
+    block: usize,
+    n: usize,
+    rng: &mut StdRng,
+    swap_ok: bool,
+    device: &Device,
+) -> (Tensor<5>, Tensor<5>) {
+    let (mut xs, mut ys) = (
+        Vec::with_capacity(n * block.pow(3)),
+        Vec::with_capacity(n * block.pow(3)),
+    );
     for _ in 0..n {
         let (x, y) = choose_pair(pairs, rng).sample(block, rng, swap_ok);
         xs.extend(x);
@@ -247,7 +309,12 @@ pub fn batch(pairs: &[Pair], block: usize, n: usize, rng: &mut StdRng, swap_ok: 
 
 /// Mean PSNR (data range 1: intensities are normalised) and SSIM of the network and of its
 /// input (the cubic / zero-fill baseline) on the validation blocks.
-pub fn validate(net: &SrNet, val: &ValSet, block: usize, device: &Device) -> ((f64, f64), (f64, f64)) {
+pub fn validate(
+    net: &SrNet,
+    val: &ValSet,
+    block: usize,
+    device: &Device,
+) -> ((f64, f64), (f64, f64)) {
     let n = val.inputs.len().max(1) as f64;
     let (mut net_m, mut base_m) = ((0.0, 0.0), (0.0, 0.0));
     for (x, y) in val.inputs.iter().zip(&val.targets) {
@@ -264,7 +331,10 @@ pub fn validate(net: &SrNet, val: &ValSet, block: usize, device: &Device) -> ((f
 fn block_metrics(x: &[f32], y: &[f32], block: usize) -> (f64, f64) {
     let vx = mrisr::Volume::from_data([block; 3], [1.0; 3], x.to_vec());
     let vy = mrisr::Volume::from_data([block; 3], [1.0; 3], y.to_vec());
-    (mrisr::metrics::psnr(&vx, &vy, 1.0, None), mrisr::metrics::ssim(&vx, &vy, 1.0, None))
+    (
+        mrisr::metrics::psnr(&vx, &vy, 1.0, None),
+        mrisr::metrics::ssim(&vx, &vy, 1.0, None),
+    )
 }
 
 /// Where checkpoints of a run named `name` live.

@@ -13,7 +13,11 @@ use trainer::train::{RunConfig, Trainer, ValSet, validate};
 
 fn shared() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    assert!(p.is_dir(), "test data expected at {} (see README)", p.display());
+    assert!(
+        p.is_dir(),
+        "test data expected at {} (see README)",
+        p.display()
+    );
     p
 }
 
@@ -21,8 +25,10 @@ fn shared() -> PathBuf {
 /// the float64 numbers computed there with numpy and jax.
 #[test]
 fn perceptual_features_match_the_reference() {
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared().join("vgg16/reference_features.json")).unwrap()).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared().join("vgg16/reference_features.json")).unwrap(),
+    )
+    .unwrap();
     let device = Device::flex();
     let vgg = Vgg16Features::load(&device).unwrap();
     // x[c,h,w] = sin(0.1 (h+1)(c+1)) cos(0.07 (w+2)), mapped to [0, 1], then ImageNet-normalised.
@@ -30,7 +36,8 @@ fn perceptual_features_match_the_reference() {
     for c in 0..3 {
         for h in 0..16 {
             for w in 0..16 {
-                let x = (0.1 * (h + 1) as f64 * (c + 1) as f64).sin() * (0.07 * (w + 2) as f64).cos();
+                let x =
+                    (0.1 * (h + 1) as f64 * (c + 1) as f64).sin() * (0.07 * (w + 2) as f64).cos();
                 rgb.push(((x + 1.0) / 2.0).clamp(0.0, 1.0) as f32);
             }
         }
@@ -50,16 +57,30 @@ fn perceptual_features_match_the_reference() {
         let r = &reference[name];
         let want = r["sum"].as_f64().unwrap();
         let sum: f64 = got.iter().map(|&v| v as f64).sum();
-        assert!(((sum - want) / want).abs() < 1e-4, "{name}: sum {sum} vs reference {want}");
+        assert!(
+            ((sum - want) / want).abs() < 1e-4,
+            "{name}: sum {sum} vs reference {want}"
+        );
         for (ch, want) in r["channel_sums"].as_array().unwrap().iter().enumerate() {
             let want = want.as_f64().unwrap();
-            let s: f64 = got[ch * size * size..(ch + 1) * size * size].iter().map(|&v| v as f64).sum();
-            assert!((s - want).abs() < 1e-4 * want.abs().max(1.0), "{name} channel {ch}: {s} vs {want}");
+            let s: f64 = got[ch * size * size..(ch + 1) * size * size]
+                .iter()
+                .map(|&v| v as f64)
+                .sum();
+            assert!(
+                (s - want).abs() < 1e-4 * want.abs().max(1.0),
+                "{name} channel {ch}: {s} vs {want}"
+            );
         }
         let values = r["values"].as_array().unwrap();
         assert!(values.len() >= 5);
         for v in values {
-            let idx: Vec<usize> = v["index_nchw"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+            let idx: Vec<usize> = v["index_nchw"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as usize)
+                .collect();
             let want = v["value"].as_f64().unwrap();
             let g = got[(idx[1] * size + idx[2]) * size + idx[3]] as f64;
             assert!((g - want).abs() < 1e-4, "{name}{idx:?}: {g} vs {want}");
@@ -75,7 +96,11 @@ fn tiny_model_learns_on_real_data() {
     let volume = mrisr::io::nifti::read_nifti_volume(&knee).unwrap();
     // A 48-voxel cube from the middle of the knee, where there is tissue.
     let crop = mrisr::volume::center_crop(&volume, [48, 48, 48]);
-    let named = vec![Named { name: "knee".into(), subject: "s1".into(), volume: crop }];
+    let named = vec![Named {
+        name: "knee".into(),
+        subject: "s1".into(),
+        volume: crop,
+    }];
     let deg: mrisr::degrade::Degradation = "slices:2".parse().unwrap();
     let block = 16;
     let pairs = make_pairs(&named, &deg, block);
@@ -108,11 +133,19 @@ fn tiny_model_learns_on_real_data() {
     // Before training: the untrained net returns its input, the cubic baseline.
     let untrained = net_cfg.init(&device);
     let ((before_psnr, _), (cubic_psnr, _)) = validate(&untrained, &val, block, &device);
-    let state = trainer.run(&pairs, &val, false, Arc::new(AtomicBool::new(false))).unwrap();
+    let state = trainer
+        .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))
+        .unwrap();
     assert_eq!(state.step, 90);
     let best = state.best_val_psnr.unwrap();
-    assert!((before_psnr - cubic_psnr).abs() < 1e-3, "untrained {before_psnr} vs cubic {cubic_psnr}");
-    assert!(best > cubic_psnr + 0.05, "validation PSNR {best:.2} dB did not beat cubic ({cubic_psnr:.2} dB)");
+    assert!(
+        (before_psnr - cubic_psnr).abs() < 1e-3,
+        "untrained {before_psnr} vs cubic {cubic_psnr}"
+    );
+    assert!(
+        best > cubic_psnr + 0.05,
+        "validation PSNR {best:.2} dB did not beat cubic ({cubic_psnr:.2} dB)"
+    );
 
     // The log has one line per epoch, and the loss is finite.
     let log = std::fs::read_to_string(dir.path().join("run/log.jsonl")).unwrap();
@@ -125,13 +158,26 @@ fn tiny_model_learns_on_real_data() {
     let best_line = log
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .max_by(|a, b| a["val_psnr_db"].as_f64().unwrap().total_cmp(&b["val_psnr_db"].as_f64().unwrap()))
+        .max_by(|a, b| {
+            a["val_psnr_db"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["val_psnr_db"].as_f64().unwrap())
+        })
         .unwrap();
     assert_eq!(card.steps, best_line["step"].as_u64().unwrap());
     assert!(card.metrics.unwrap().psnr_db == best);
 
     // Resume continues from the checkpoint rather than starting over.
-    let more = Trainer { cfg: RunConfig { epochs: 4, ..trainer.cfg.clone() }, ..trainer };
-    let state = more.run(&pairs, &val, true, Arc::new(AtomicBool::new(false))).unwrap();
+    let more = Trainer {
+        cfg: RunConfig {
+            epochs: 4,
+            ..trainer.cfg.clone()
+        },
+        ..trainer
+    };
+    let state = more
+        .run(&pairs, &val, true, Arc::new(AtomicBool::new(false)))
+        .unwrap();
     assert_eq!(state.step, 120);
 }

@@ -11,7 +11,11 @@ use mrisr::io::dicom;
 use mrisr::io::nifti;
 
 #[derive(Parser)]
-#[command(name = "mrisr", version, about = "3D MRI super-resolution that runs where the data is")]
+#[command(
+    name = "mrisr",
+    version,
+    about = "3D MRI super-resolution that runs where the data is"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,16 +87,35 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { input } => inspect(&input),
-        Command::Convert { input, output, pick } => {
+        Command::Convert {
+            input,
+            output,
+            pick,
+        } => {
             let volume = load(&input, &pick)?;
             save(&volume, &output)
         }
-        Command::Upscale { input, output, weights, pick, device: _, max_tile_voxels, axis } => {
+        Command::Upscale {
+            input,
+            output,
+            weights,
+            pick,
+            device: _,
+            max_tile_voxels,
+            axis,
+        } => {
             let volume = load(&input, &pick)?;
-            let bytes = std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
+            let bytes = std::fs::read(&weights)
+                .with_context(|| format!("reading {}", weights.display()))?;
             let device = burn::tensor::Device::flex();
-            let (net, card) = mrisr::model::weights::load(&weights.display().to_string(), &bytes, &device)?;
-            eprintln!("model: {} ({}), undoes {}", card.name, card.net.describe(), card.degradation);
+            let (net, card) =
+                mrisr::model::weights::load(&weights.display().to_string(), &bytes, &device)?;
+            eprintln!(
+                "model: {} ({}), undoes {}",
+                card.name,
+                card.net.describe(),
+                card.degradation
+            );
             let bar = ProgressBar::new(1).with_style(
                 ProgressStyle::with_template("[{bar:40}] {percent}% {msg} eta {eta}")
                     .expect("static template")
@@ -138,7 +161,12 @@ fn is_nifti(p: &Path) -> bool {
 fn inspect(input: &Path) -> anyhow::Result<()> {
     if input.is_file() && is_nifti(input) {
         for (n, v) in nifti::read_nifti(input)?.iter().enumerate() {
-            println!("volume {n}: {:?} voxels, spacing {:?} mm, {}", v.dims, round(v.spacing), v.meta.description);
+            println!(
+                "volume {n}: {:?} voxels, spacing {:?} mm, {}",
+                v.dims,
+                round(v.spacing),
+                v.meta.description
+            );
         }
         return Ok(());
     }
@@ -179,7 +207,9 @@ fn scan(input: &Path) -> anyhow::Result<dicom::ScanReport> {
     if input.is_dir() {
         Ok(dicom::scan_dir(input)?)
     } else {
-        Ok(dicom::scan_inputs(vec![dicom::DicomInput::Path(input.to_path_buf())]))
+        Ok(dicom::scan_inputs(vec![dicom::DicomInput::Path(
+            input.to_path_buf(),
+        )]))
     }
 }
 
@@ -190,19 +220,35 @@ fn load(input: &Path, pick: &Pick) -> anyhow::Result<Volume> {
         let report = scan(input)?;
         let series = match (report.series.len(), pick.series) {
             (0, _) => {
-                let why = report.skipped.first().map(|s| format!(" (e.g. {}: {})", s.name, s.reason));
-                bail!("no DICOM series in {}{}", input.display(), why.unwrap_or_default())
+                let why = report
+                    .skipped
+                    .first()
+                    .map(|s| format!(" (e.g. {}: {})", s.name, s.reason));
+                bail!(
+                    "no DICOM series in {}{}",
+                    input.display(),
+                    why.unwrap_or_default()
+                )
             }
             (1, None) => &report.series[0],
-            (n, None) => bail!("{} holds {n} series: pick one with --series (see `mrisr inspect`)", input.display()),
-            (n, Some(i)) if i >= n => bail!("--series {i}: {} holds only {n} series", input.display()),
+            (n, None) => bail!(
+                "{} holds {n} series: pick one with --series (see `mrisr inspect`)",
+                input.display()
+            ),
+            (n, Some(i)) if i >= n => {
+                bail!("--series {i}: {} holds only {n} series", input.display())
+            }
             (_, Some(i)) => &report.series[i],
         };
         dicom::load_series(series)?
     };
     let count = volumes.len();
     if pick.volume >= count {
-        bail!("--volume {}: {} holds {count} volume(s)", pick.volume, input.display());
+        bail!(
+            "--volume {}: {} holds {count} volume(s)",
+            pick.volume,
+            input.display()
+        );
     }
     Ok(volumes.swap_remove(pick.volume))
 }

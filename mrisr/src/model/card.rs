@@ -23,9 +23,21 @@ impl Preset {
 
     pub fn config(self) -> SrNetConfig {
         match self {
-            Preset::Seed => SrNetConfig { blocks: 9, channels: 64, residual_scale: 0.1 },
-            Preset::Fast => SrNetConfig { blocks: 4, channels: 16, residual_scale: 0.2 },
-            Preset::Tiny => SrNetConfig { blocks: 1, channels: 4, residual_scale: 1.0 },
+            Preset::Seed => SrNetConfig {
+                blocks: 9,
+                channels: 64,
+                residual_scale: 0.1,
+            },
+            Preset::Fast => SrNetConfig {
+                blocks: 4,
+                channels: 16,
+                residual_scale: 0.2,
+            },
+            Preset::Tiny => SrNetConfig {
+                blocks: 1,
+                channels: 4,
+                residual_scale: 1.0,
+            },
         }
     }
 
@@ -85,7 +97,6 @@ impl SrNetConfig {
         let c = self.channels;
         27 * (c + self.blocks * 2 * c * c + c * c + c)
     }
-
 }
 
 /// Which loss the weights were trained with.
@@ -94,7 +105,9 @@ impl SrNetConfig {
 pub enum LossKind {
     Mse,
     /// MSE + `weight` x VGG16 feature distance on 2D slices along the three axes.
-    Perceptual { weight: f32 },
+    Perceptual {
+        weight: f32,
+    },
 }
 
 /// Quality on held-out data, next to the cubic baseline it has to beat.
@@ -161,16 +174,22 @@ pub const CARD_KEY: &str = "mrisr.card";
 ///
 /// `name` is only used in error messages.
 pub fn read_card(name: &str, bytes: &[u8]) -> crate::Result<ModelCard> {
-    let bad = |reason: String| crate::Error::Weights { path: name.into(), reason };
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not an mrisr weight file (safetensors header: {e})")))?;
+    let bad = |reason: String| crate::Error::Weights {
+        path: name.into(),
+        reason,
+    };
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+        bad(format!(
+            "not an mrisr weight file (safetensors header: {e})"
+        ))
+    })?;
     let json = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get(CARD_KEY))
         .ok_or_else(|| bad("a safetensors file, but without an mrisr model card".into()))?;
-    let card: ModelCard = serde_json::from_str(json)
-        .map_err(|e| bad(format!("model card is not readable: {e}")))?;
+    let card: ModelCard =
+        serde_json::from_str(json).map_err(|e| bad(format!("model card is not readable: {e}")))?;
     if card.format != ModelCard::FORMAT {
         return Err(bad(format!(
             "model card format {} (this mrisr reads format {})",
@@ -178,7 +197,11 @@ pub fn read_card(name: &str, bytes: &[u8]) -> crate::Result<ModelCard> {
             ModelCard::FORMAT
         )));
     }
-    if card.net.blocks == 0 || card.net.channels == 0 || card.net.channels > 1024 || card.net.blocks > 256 {
+    if card.net.blocks == 0
+        || card.net.channels == 0
+        || card.net.channels > 1024
+        || card.net.blocks > 256
+    {
         return Err(bad(format!("implausible network shape {:?}", card.net)));
     }
     Ok(card)
@@ -187,6 +210,11 @@ pub fn read_card(name: &str, bytes: &[u8]) -> crate::Result<ModelCard> {
 impl SrNetConfig {
     /// "4 blocks x 16 channels, 33k parameters".
     pub fn describe(&self) -> String {
-        format!("{} blocks x {} channels, {}k parameters", self.blocks, self.channels, self.parameters() / 1000)
+        format!(
+            "{} blocks x {} channels, {}k parameters",
+            self.blocks,
+            self.channels,
+            self.parameters() / 1000
+        )
     }
 }

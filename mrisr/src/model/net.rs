@@ -12,8 +12,8 @@
 //! ```
 
 use burn::module::Module;
-use burn::nn::{Initializer, PaddingConfig3d};
 use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{Initializer, PaddingConfig3d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -49,7 +49,10 @@ impl SrNetConfig {
                 .with_initializer(if zero_tail {
                     Initializer::Zeros
                 } else {
-                    Initializer::KaimingUniform { gain: 1.0 / 3f64.sqrt(), fan_out_only: false }
+                    Initializer::KaimingUniform {
+                        gain: 1.0 / 3f64.sqrt(),
+                        fan_out_only: false,
+                    }
                 })
                 .init(device),
             residual_scale: self.residual_scale,

@@ -28,7 +28,10 @@ pub fn save(net: &SrNet, card: &ModelCard) -> Result<Vec<u8>> {
 /// tensor the network needs is there with the right shape (and nothing else is).
 pub fn load(name: &str, bytes: &[u8], device: &Device) -> Result<(SrNet, ModelCard)> {
     let card = read_card(name, bytes)?;
-    let bad = |reason: String| Error::Weights { path: name.into(), reason };
+    let bad = |reason: String| Error::Weights {
+        path: name.into(),
+        reason,
+    };
     let mut net = card.net.init(device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
         .with_from_adapter(HalfPrecisionAdapter::new())
