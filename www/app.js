@@ -164,7 +164,7 @@ function showSeries(report) {
       return li;
     }));
   }
-  $('#series-card').hidden = false;
+  $('#series-empty').hidden = report.series.length > 0;
 }
 
 async function pickSeries(s, li) {
@@ -376,6 +376,7 @@ function drawViewport(vp) {
 }
 
 function updateReadouts() {
+  if (!state.orig) return;
   for (const vp of viewports) {
     const L = state.orig.layout[vp.plane];
     const s = sliceOf(state.orig, vp.plane);

@@ -150,6 +150,7 @@ try {
     await page.goto(`${origin}/index.html?viewer-test`);
     await phase(['ready', 'error']);
     assert(await currentPhase() === 'ready', await page.textContent('#open-status'));
+    await page.screenshot({ path: path.join(out, 'start.png') });
   });
 
   await step('WebGPU computes a test convolution in a worker', async () => {
