@@ -8,8 +8,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}"
 t0=$(date +%s)
 stamp() { echo "-- $1 ($(( $(date +%s) - t0 )) s)"; }
 
-stamp "native tests: cargo test --workspace"
-cargo test --workspace --no-fail-fast
+stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
+cargo test --no-fail-fast
 
 stamp "mrisr library for wasm32-unknown-unknown"
 env_file="${MRISR_WASM_ENV:-}"
