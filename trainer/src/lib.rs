@@ -5,4 +5,5 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod perceptual;
+pub mod publish;
 pub mod train;

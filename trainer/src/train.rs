@@ -223,6 +223,14 @@ impl Trainer {
                 std::fs::create_dir_all(parent)?;
             }
             std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            // Weights exported into a folder the page serves are listed for it.
+            if let (Some(dir), Some(name)) =
+                (out.parent(), out.file_name().and_then(|n| n.to_str()))
+            {
+                if dir.ends_with("www/weights") {
+                    crate::publish::update_index(dir, name, &card, &bytes)?;
+                }
+            }
         }
         Ok(())
     }
