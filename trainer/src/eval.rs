@@ -176,13 +176,16 @@ fn slice_image(v: &Volume, j: usize, lo: f32, hi: f32) -> ImageBuffer<Luma<u8>, 
     })
 }
 
+/// Display window: from 0 to the 97th percentile of tissue, so the few very bright voxels
+/// (fluid, fat) saturate instead of darkening everything else.
 fn window(v: &Volume) -> (f32, f32) {
-    let mut s: Vec<f32> = v.data.iter().copied().step_by(7).collect();
+    let mask = data::tissue_mask(v);
+    let mut s: Vec<f32> = v.data.iter().zip(&mask).filter(|(_, m)| **m).map(|(x, _)| *x).step_by(3).collect();
+    if s.is_empty() {
+        return (0.0, 1.0);
+    }
     s.sort_by(f32::total_cmp);
-    (
-        s[s.len() / 100],
-        s[s.len() * 99 / 100].max(s[s.len() / 100] + 1e-6),
-    )
+    (0.0, s[s.len() * 97 / 100].max(1e-6))
 }
 
 /// The panels side by side (2-voxel gap), slice `j`; the spacing of the degraded axis is
@@ -209,7 +212,15 @@ fn row_image(panels: &[&Volume], j: usize) -> ImageBuffer<Luma<u8>, Vec<u8>> {
 }
 
 fn write_figure(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
-    let j = panels[0].dims[1] / 2;
+    // The slice with the most signal in the target: the middle one is often mostly air.
+    let t = panels.last().expect("at least the target");
+    let [ni, nj, nk] = t.dims;
+    let j = (nj / 10..nj - nj / 10)
+        .max_by(|&a, &b| {
+            let sum = |j: usize| (0..nk).flat_map(|k| (0..ni).map(move |i| (i, k))).map(|(i, k)| t.get(i, j, k) as f64).sum::<f64>();
+            sum(a).total_cmp(&sum(b))
+        })
+        .unwrap_or(nj / 2);
     row_image(panels, j)
         .save(path)
         .with_context(|| format!("writing {}", path.display()))
