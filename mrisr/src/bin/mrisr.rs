@@ -75,6 +75,8 @@ struct Pick {
 enum DeviceArg {
     /// burn's pure-Rust CPU backend.
     Cpu,
+    /// The default GPU through wgpu (Vulkan, Metal, DX12).
+    Wgpu,
 }
 
 fn main() {
@@ -100,14 +102,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             weights,
             pick,
-            device: _,
+            device,
             max_tile_voxels,
             axis,
         } => {
             let volume = load(&input, &pick)?;
             let bytes = std::fs::read(&weights)
                 .with_context(|| format!("reading {}", weights.display()))?;
-            let device = burn::tensor::Device::flex();
+            let device = match device {
+                DeviceArg::Cpu => burn::tensor::Device::flex(),
+                DeviceArg::Wgpu => {
+                    burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+                }
+            };
             let (net, card) =
                 mrisr::model::weights::load(&weights.display().to_string(), &bytes, &device)?;
             eprintln!(
