@@ -642,7 +642,7 @@ async function exportAs(kind) {
   setStatus(status, 'Preparing the file…');
   try {
     const parts = vol.handle.toParts();
-    const bytes = await ioCall('export', { kind, parts, folder: base, suffix: which === 'result' ? ' (mrisr)' : which === 'input' ? ' (region)' : '' }, [parts.data.buffer]);
+    const bytes = await ioCall('export', { kind, parts, folder: base, suffix: which === 'input' ? ' (region)' : '' }, [parts.data.buffer]);
     const name = base + (kind === 'nifti' ? '.nii.gz' : '_dicom.zip');
     const url = URL.createObjectURL(new Blob([bytes], { type: kind === 'nifti' ? 'application/gzip' : 'application/zip' }));
     const a = document.createElement('a');

@@ -29,7 +29,6 @@ thread_local! {
 /// A model ready to run on one device.
 struct Loaded {
     device: Device,
-    backend: &'static str,
     model: model::Model,
 }
 
@@ -94,13 +93,7 @@ pub async fn sr_init(weights: Vec<u8>, backend: String) -> Result<String, JsValu
     let (device, backend) = device_for(&backend).await?;
     let model = model::load(&weights, &device)?;
     let card = model.card_json();
-    MODEL.with(|m| {
-        *m.borrow_mut() = Some(Loaded {
-            device,
-            backend,
-            model,
-        })
-    });
+    MODEL.with(|m| *m.borrow_mut() = Some(Loaded { device, model }));
     serde_json::to_string(&Ready { backend, card }).map_err(js_error)
 }
 
@@ -164,21 +157,15 @@ pub async fn sr_run(
         .model
         .upscale(&input.vol, opts, &loaded.device, &mut report)
         .await;
-    let backend = loaded.backend;
     MODEL.with(|m| *m.borrow_mut() = Some(loaded));
-    let mut out = result?;
-    out.meta.description = format!("{} (mrisr {backend})", input.vol.meta.description.trim());
+    let out = result?;
     Ok(VolumeHandle::new(out))
 }
 
-/// The one place that calls into `mrisr::model` / `mrisr::infer`.
-///
-/// Until `mrisr::model` lands on main, the default build has a stand-in that says so; the
-/// wiring against the announced API is behind the `model` feature (make it default then).
-#[cfg(feature = "model")]
+/// The one place that calls into `mrisr::model` / `mrisr::pipeline`.
 mod model {
     use burn::tensor::Device;
-    use mrisr::infer::{self, TileOptions};
+    use mrisr::infer::{Progress, TileOptions};
     use mrisr::model::{ModelCard, SrNet, weights};
     use wasm_bindgen::JsValue;
 
@@ -218,49 +205,10 @@ mod model {
             if opts.overlap > 0 {
                 tiles.halo = opts.overlap;
             }
-            let mut report = |p: infer::Progress| progress(p.tiles_done, p.tiles_total);
-            infer::upscale(&self.net, &self.card, vol, &tiles, device, &mut report)
+            let mut report = |p: Progress| progress(p.tiles_done, p.tiles_total);
+            mrisr::pipeline::upscale(&self.net, &self.card, vol, None, tiles, device, &mut report)
                 .await
                 .map_err(lib_error)
-        }
-    }
-}
-
-#[cfg(not(feature = "model"))]
-mod model {
-    use burn::tensor::Device;
-    use wasm_bindgen::JsValue;
-
-    use super::RunOptions;
-    use crate::js_error;
-
-    const PENDING: &str =
-        "this build has no super-resolution network yet (mrisr::model is pending)";
-
-    pub struct Model {
-        card: serde_json::Value,
-    }
-
-    pub fn load(_weights: &[u8], _device: &Device) -> Result<Model, JsValue> {
-        let _ = Model {
-            card: serde_json::Value::Null,
-        };
-        Err(js_error(PENDING))
-    }
-
-    impl Model {
-        pub fn card_json(&self) -> serde_json::Value {
-            self.card.clone()
-        }
-
-        pub async fn upscale(
-            &self,
-            _vol: &mrisr::Volume,
-            _opts: RunOptions,
-            _device: &Device,
-            _progress: &mut dyn FnMut(usize, usize) -> bool,
-        ) -> Result<mrisr::Volume, JsValue> {
-            Err(js_error(PENDING))
         }
     }
 }
