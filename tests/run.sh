@@ -19,8 +19,18 @@ if [[ -z "$env_file" ]]; then env_file=$(mktemp); bash ../shared/tools/setup-was
   "$WASM_CARGO" build -p mrisr --no-default-features --target wasm32-unknown-unknown
 )
 
-if [[ -f tests/e2e/run.sh ]]; then
-  stamp "browser end-to-end (headless Chromium, WebGPU on SwiftShader and CPU)"
-  MRISR_WASM_ENV="$env_file" bash tests/e2e/run.sh
-fi
+stamp "tiny weights for the browser test (trainer, a few steps on a crop of real data)"
+# The weights folder mimics www/weights, so the trainer writes the index.json the page reads.
+e2e_dir=$(mktemp -d)
+mkdir -p "$e2e_dir/www/weights"
+cargo run -q -p trainer -- --preset tiny --epochs 1 --steps 20 --batch 4 --block 24 \
+  --val-blocks 4 --crop 96 --name tiny-e2e --runs "$e2e_dir/runs" \
+  --export "$e2e_dir/www/weights/tiny-e2e.safetensors"
+
+stamp "browser end-to-end (headless Chromium, WebGPU on SwiftShader and CPU)"
+MRISR_WASM_ENV="$env_file" MRISR_E2E_STRICT=1 \
+MRISR_E2E_WEIGHTS="$e2e_dir/www/weights" \
+MRISR_E2E_WEIGHTS_FILE="$e2e_dir/www/weights/tiny-e2e.safetensors" \
+MRISR_UPSCALE_CMD="$CARGO_TARGET_DIR/debug/mrisr upscale {input} {output} --weights {weights}" \
+  bash tests/e2e/run.sh
 stamp "all tests done"

@@ -180,7 +180,14 @@ fn slice_image(v: &Volume, j: usize, lo: f32, hi: f32) -> ImageBuffer<Luma<u8>, 
 /// (fluid, fat) saturate instead of darkening everything else.
 fn window(v: &Volume) -> (f32, f32) {
     let mask = data::tissue_mask(v);
-    let mut s: Vec<f32> = v.data.iter().zip(&mask).filter(|(_, m)| **m).map(|(x, _)| *x).step_by(3).collect();
+    let mut s: Vec<f32> = v
+        .data
+        .iter()
+        .zip(&mask)
+        .filter(|(_, m)| **m)
+        .map(|(x, _)| *x)
+        .step_by(3)
+        .collect();
     if s.is_empty() {
         return (0.0, 1.0);
     }
@@ -217,7 +224,12 @@ fn write_figure(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()
     let [ni, nj, nk] = t.dims;
     let j = (nj / 10..nj - nj / 10)
         .max_by(|&a, &b| {
-            let sum = |j: usize| (0..nk).flat_map(|k| (0..ni).map(move |i| (i, k))).map(|(i, k)| t.get(i, j, k) as f64).sum::<f64>();
+            let sum = |j: usize| {
+                (0..nk)
+                    .flat_map(|k| (0..ni).map(move |i| (i, k)))
+                    .map(|(i, k)| t.get(i, j, k) as f64)
+                    .sum::<f64>()
+            };
             sum(a).total_cmp(&sum(b))
         })
         .unwrap_or(nj / 2);
