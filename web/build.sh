@@ -38,13 +38,7 @@ fi
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 echo "== cargo build (wasm32, release) -> $target_dir" >&2
-# openjp2 (JPEG 2000 via dicom-pixeldata) also declares a cdylib, which cannot link on
-# wasm32-unknown-unknown (no libc malloc; web/src/libc_shim.rs provides it to our module).
-# Cargo builds that unused cdylib anyway, so its link alone may leave symbols undefined.
-# Per-package rustflags are unstable: RUSTC_BOOTSTRAP=1 allows -Z on a stable toolchain.
-RUSTC_BOOTSTRAP=1 $WASM_CARGO build --release --target wasm32-unknown-unknown -p mrisr-web \
-  -Z profile-rustflags \
-  --config 'profile.release.package.openjp2.rustflags=["-Clink-arg=--allow-undefined"]'
+$WASM_CARGO build --release --target wasm32-unknown-unknown -p mrisr-web
 rm -rf www/pkg
 wasm-bindgen --target web --no-typescript --out-dir www/pkg \
   "$target_dir/wasm32-unknown-unknown/release/mrisr_web.wasm"

@@ -13,8 +13,6 @@ use wasm_bindgen::prelude::*;
 
 pub mod export;
 pub mod handle;
-#[cfg(target_arch = "wasm32")]
-mod libc_shim;
 pub mod load;
 pub mod sr;
 pub mod view;
