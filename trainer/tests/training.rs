@@ -120,7 +120,7 @@ fn tiny_model_learns_on_real_data() {
             loss: LossKind::Mse,
             block,
             batch: 8,
-            steps_per_epoch: 30,
+            steps_per_epoch: 100,
             epochs: 3,
             lr: 1e-3,
             seed: 1,
@@ -136,7 +136,7 @@ fn tiny_model_learns_on_real_data() {
     let state = trainer
         .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))
         .unwrap();
-    assert_eq!(state.step, 90);
+    assert_eq!(state.step, 300);
     let best = state.best_val_psnr.unwrap();
     assert!(
         (before_psnr - cubic_psnr).abs() < 1e-3,
@@ -179,5 +179,5 @@ fn tiny_model_learns_on_real_data() {
     let state = more
         .run(&pairs, &val, true, Arc::new(AtomicBool::new(false)))
         .unwrap();
-    assert_eq!(state.step, 120);
+    assert_eq!(state.step, 400);
 }
