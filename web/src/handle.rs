@@ -145,30 +145,7 @@ impl VolumeHandle {
         let v = &self.vol;
         let s: [usize; 3] = std::array::from_fn(|a| (start[a] as usize).min(v.dims[a] - 1));
         let n: [usize; 3] = std::array::from_fn(|a| (size[a] as usize).clamp(1, v.dims[a] - s[a]));
-        Ok(VolumeHandle::new(crop(v, s, n)))
-    }
-}
-
-/// The sub-volume `start .. start + size` with its affine moved so every voxel keeps its place.
-pub fn crop(v: &Volume, s: [usize; 3], n: [usize; 3]) -> Volume {
-    let mut data = Vec::with_capacity(n.iter().product());
-    for k in s[2]..s[2] + n[2] {
-        for j in s[1]..s[1] + n[1] {
-            let base = v.index(s[0], j, k);
-            data.extend_from_slice(&v.data[base..base + n[0]]);
-        }
-    }
-    let mut affine = v.affine;
-    let origin = v.world([s[0] as f64, s[1] as f64, s[2] as f64]);
-    for r in 0..3 {
-        affine[r][3] = origin[r];
-    }
-    Volume {
-        dims: n,
-        spacing: v.spacing,
-        affine,
-        data,
-        meta: v.meta.clone(),
+        Ok(VolumeHandle::new(mrisr::volume::crop(v, s, n)))
     }
 }
 
@@ -241,18 +218,5 @@ mod tests {
                 assert!((back - p[r]).abs() < 1e-9);
             }
         }
-    }
-
-    #[test]
-    fn crop_keeps_world_positions() {
-        let mut v = Volume::zeros([4, 5, 6], [1.0, 2.0, 3.0]);
-        v.affine[0][3] = 7.0;
-        v.data
-            .iter_mut()
-            .enumerate()
-            .for_each(|(n, x)| *x = n as f32);
-        let c = crop(&v, [1, 2, 3], [2, 2, 2]);
-        assert_eq!(c.get(1, 1, 1), v.get(2, 3, 4));
-        assert_eq!(c.world([1.0, 1.0, 1.0]), v.world([2.0, 3.0, 4.0]));
     }
 }
