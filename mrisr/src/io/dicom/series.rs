@@ -296,16 +296,7 @@ fn plan_mosaic(
                 .collect()
         })
         .collect();
-    let kind = if info0.is_3d_acq && n > 1 && vols.len() == 1 {
-        Reorient::Ortho
-    } else {
-        Reorient::FlipY
-    };
-    series.plan.map = Some(geometry::final_map(
-        kind,
-        series.plan.natural_dims,
-        &series.plan.natural_affine,
-    ));
+    set_final_map(series, info0.is_3d_acq && n > 1 && vols.len() == 1);
     Ok(())
 }
 
@@ -405,7 +396,14 @@ fn plan_stack(
     series.plan.slices = (0..nv)
         .map(|v| positions.iter().map(|c| slice_ref(&c[v])).collect())
         .collect();
-    let kind = if info0.is_3d_acq && np > 1 && nv == 1 {
+    set_final_map(series, info0.is_3d_acq && np > 1 && nv == 1);
+    Ok(())
+}
+
+/// dcm2niix's last step: a single 3D acquisition is reoriented to the nearest RAS+ axis order;
+/// everything else only has its rows flipped.
+fn set_final_map(series: &mut Series, single_3d_volume: bool) {
+    let kind = if single_3d_volume {
         Reorient::Ortho
     } else {
         Reorient::FlipY
@@ -415,7 +413,6 @@ fn plan_stack(
         series.plan.natural_dims,
         &series.plan.natural_affine,
     ));
-    Ok(())
 }
 
 /// Warns when slice gaps are uneven or the stack is sheared (gantry tilt).
