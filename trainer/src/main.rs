@@ -82,6 +82,10 @@ struct TrainArgs {
     /// Folder for checkpoints and logs (one subfolder per run).
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
+    /// Start from these weights (same preset) instead of a fresh network: fine-tuning, e.g.
+    /// perceptual after MSE, or a longer run after a short one.
+    #[arg(long, value_name = "WEIGHTS")]
+    init: Option<PathBuf>,
     /// Continue the run from its last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -163,6 +167,11 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     card.loss = loss.clone();
     card.block = args.block;
     card.train_data = split.train.iter().map(|n| n.name.clone()).collect();
+    if let Some(path) = &args.init {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let from = mrisr::model::card::read_card(&path.display().to_string(), &bytes)?;
+        card.started_from = Some(format!("{} ({} steps)", from.name, from.steps));
+    }
     card.held_out = split
         .val
         .iter()
@@ -199,6 +208,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             args.export
                 .unwrap_or_else(|| PathBuf::from(format!("www/weights/{name}.safetensors"))),
         ),
+        init: args.init.clone(),
     };
     let state = trainer.run(&train_pairs, &val, args.resume, stop)?;
     eprintln!(

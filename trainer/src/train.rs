@@ -83,6 +83,9 @@ pub struct Trainer {
     pub card_template: ModelCard,
     /// Weight file the best model is exported to.
     pub export: Option<PathBuf>,
+    /// Weight file to start from instead of a fresh network (ignored when resuming: the
+    /// checkpoint already holds where the run got to).
+    pub init: Option<PathBuf>,
 }
 
 impl Trainer {
@@ -100,6 +103,9 @@ impl Trainer {
         let mut net = cfg.net.init(&device);
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
         let mut state = RunState::default();
+        if let (Some(path), false) = (&self.init, resume) {
+            net = self.load_init(path, net)?;
+        }
         if resume {
             (net, optim, state) = self.load_checkpoint(net, optim)?;
             eprintln!(
@@ -257,6 +263,31 @@ impl Trainer {
             std::fs::rename(tmp(n), self.dir.join(n))?;
         }
         Ok(())
+    }
+
+    /// The network with the weights of `path` (`--init`), which must be the same network.
+    fn load_init(&self, path: &Path, net: SrNet) -> anyhow::Result<SrNet> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+        let card = mrisr::model::card::read_card(&name, &bytes)?;
+        anyhow::ensure!(
+            card.net == self.cfg.net,
+            "{name}: a {} blocks x {} channels network; this run trains {} x {} (pick the \
+             matching --preset)",
+            card.net.blocks,
+            card.net.channels,
+            self.cfg.net.blocks,
+            self.cfg.net.channels
+        );
+        if card.degradation != self.card_template.degradation {
+            eprintln!(
+                "note: {name} was trained to undo {}; this run undoes {}",
+                card.degradation, self.card_template.degradation
+            );
+        }
+        let (net, _) = weights::load_into(&name, &bytes, net)?;
+        eprintln!("starting from {name} ({}, {} steps)", card.name, card.steps);
+        Ok(net)
     }
 
     fn load_checkpoint(

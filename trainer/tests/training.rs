@@ -129,6 +129,7 @@ fn tiny_model_learns_on_real_data() {
         dir: dir.path().join("run"),
         card_template: card,
         export: Some(export.clone()),
+        init: None,
     };
     // Before training: the untrained net returns its input, the cubic baseline.
     let untrained = net_cfg.init(&device);
@@ -180,4 +181,67 @@ fn tiny_model_learns_on_real_data() {
         .run(&pairs, &val, true, Arc::new(AtomicBool::new(false)))
         .unwrap();
     assert_eq!(state.step, 400);
+
+    // Ctrl-C (the flag its handler sets) stops the run within a step and leaves a checkpoint
+    // of where it got to, which --resume reads.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let ctrl_c = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let longer = Trainer {
+        cfg: RunConfig {
+            epochs: 40,
+            ..more.cfg.clone()
+        },
+        ..more
+    };
+    let stopped = longer.run(&pairs, &val, true, stop).unwrap();
+    ctrl_c.join().unwrap();
+    assert!(stopped.step >= 400 && stopped.step < 4000, "stopped at {}", stopped.step);
+    let saved: (serde_json::Value, serde_json::Value) =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved.0["step"].as_u64(), Some(stopped.step));
+
+    // --init starts a new run from the exported weights: with a learning rate too small to move
+    // them, its first validation is the one on their card (f16 rounding aside).
+    let exported = mrisr::model::card::read_card("tiny", &std::fs::read(&export).unwrap())
+        .unwrap()
+        .metrics
+        .unwrap()
+        .psnr_db;
+    let init_dir = dir.path().join("from-export");
+    let card = longer.card_template.clone();
+    let from_export = |net: mrisr::model::SrNetConfig| Trainer {
+        cfg: RunConfig {
+            name: "from-export".into(),
+            net,
+            epochs: 1,
+            steps_per_epoch: 1,
+            lr: 1e-12,
+            ..longer.cfg.clone()
+        },
+        device: device.clone(),
+        dir: init_dir.clone(),
+        card_template: card.clone(),
+        export: None,
+        init: Some(export.clone()),
+    };
+    let fine = from_export(net_cfg)
+        .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))
+        .unwrap();
+    let first = fine.best_val_psnr.unwrap();
+    assert!(
+        (first - exported).abs() < 0.02,
+        "started from weights that scored {exported:.3} dB, first validation {first:.3} dB"
+    );
+    assert!(first > cubic_psnr + 0.04, "{first} vs cubic {cubic_psnr}");
+    // Weights of another network size are refused, naming the file.
+    let err = from_export(Preset::Fast.config())
+        .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("tiny.safetensors") && err.contains("--preset"), "{err}");
 }

@@ -137,6 +137,10 @@ pub struct ModelCard {
     pub train_data: Vec<String>,
     pub held_out: Vec<String>,
     pub steps: u64,
+    /// The weights this run started from (`trainer --init`): their name and steps, or none when
+    /// it started from scratch. `steps` counts only this run's steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_from: Option<String>,
     pub block: usize,
     pub metrics: Option<CardMetrics>,
     /// mrisr version that wrote the file.
@@ -159,6 +163,7 @@ impl ModelCard {
             train_data: Vec::new(),
             held_out: Vec::new(),
             steps: 0,
+            started_from: None,
             block: 32,
             metrics: None,
             mrisr_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -28,11 +28,17 @@ pub fn save(net: &SrNet, card: &ModelCard) -> Result<Vec<u8>> {
 /// tensor the network needs is there with the right shape (and nothing else is).
 pub fn load(name: &str, bytes: &[u8], device: &Device) -> Result<(SrNet, ModelCard)> {
     let card = read_card(name, bytes)?;
+    load_into(name, bytes, card.net.init(device))
+}
+
+/// Loads a weight file into an existing network (the trainer's, on an autodiff device, to start
+/// from earlier weights), with the same checks as [`load`]; the card's network must be `net`'s.
+pub fn load_into(name: &str, bytes: &[u8], mut net: SrNet) -> Result<(SrNet, ModelCard)> {
+    let card = read_card(name, bytes)?;
     let bad = |reason: String| Error::Weights {
         path: name.into(),
         reason,
     };
-    let mut net = card.net.init(device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
         .with_from_adapter(HalfPrecisionAdapter::new())
         .validate(true);
@@ -42,7 +48,7 @@ pub fn load(name: &str, bytes: &[u8], device: &Device) -> Result<(SrNet, ModelCa
     if !applied.missing.is_empty() || !applied.errors.is_empty() || !applied.unused.is_empty() {
         let missing: Vec<_> = applied.missing.iter().map(|(p, _)| p.as_str()).collect();
         return Err(bad(format!(
-            "weights do not fit the network in the card ({} blocks x {} channels): missing {:?}, \
+            "weights do not fit the network ({} blocks x {} channels in the card): missing {:?}, \
              unexpected {:?}, errors {:?}",
             card.net.blocks, card.net.channels, missing, applied.unused, applied.errors
         )));
