@@ -1,6 +1,7 @@
 //! The mrisr trainer as a library: data, losses, the training loop and the evaluation report.
 //! `main.rs` only parses flags and calls these (so tests can drive them directly).
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod eval;

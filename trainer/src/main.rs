@@ -1,6 +1,6 @@
 //! `cargo run -p trainer`: trains mrisr super-resolution weights; `trainer eval` measures them.
 
-use trainer::{data, device, eval, train};
+use trainer::{bench, data, device, eval, train};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ enum Command {
     Train(TrainArgs),
     /// Per-volume PSNR, SSIM and HFEN of cubic vs. one or more weight files, with figures.
     Eval(eval::EvalArgs),
+    /// Inference and training throughput per preset on one backend, next to tricubic (markdown).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Clone)]
@@ -103,6 +105,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Train(args)) => train(args),
         None => train(cli.train),
     }

@@ -1,0 +1,214 @@
+//! `trainer bench`: inference and training throughput per preset on one backend, next to the
+//! tricubic upsampling every result starts from, measured side by side in one run on a crop
+//! of the real knee. Prints a markdown table for BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::optim::{AdamConfig, GradientsParams};
+use clap::Args;
+use mrisr::degrade::Degradation;
+use mrisr::infer::{TileOptions, block_on, run_tiled};
+use mrisr::model::card::LossKind;
+use mrisr::model::card::Preset;
+use mrisr::normalize::Normalization;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::data::{Named, make_pairs};
+use crate::device::{self, BackendChoice};
+use crate::perceptual::{Vgg16Features, perceptual_distance};
+use crate::train::batch;
+
+#[derive(Args, Clone)]
+pub struct BenchArgs {
+    /// High-resolution volume to crop from (NIfTI).
+    #[arg(long, default_value = "../shared/data/ref/knee_dess_echo1.nii.gz")]
+    volume: PathBuf,
+    /// Edge of the centred crop that is super-resolved (its voxels are the output voxels).
+    #[arg(long, default_value_t = 64)]
+    edge: usize,
+    #[arg(long, value_delimiter = ',', default_value = "tiny,fast,seed")]
+    presets: Vec<Preset>,
+    #[arg(long, value_delimiter = ',', default_value = "mse,perceptual", value_parser = ["mse", "perceptual"])]
+    losses: Vec<String>,
+    /// Timed repetitions of each inference (after one untimed warm-up); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Timed training steps (after two untimed warm-up steps).
+    #[arg(long, default_value_t = 5)]
+    train_steps: usize,
+    /// Training block edge and batch.
+    #[arg(long, default_value_t = 32)]
+    block: usize,
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Largest inference tile (voxels, halo included), as `mrisr upscale --max-tile-voxels`.
+    #[arg(long, default_value_t = 96 * 96 * 96)]
+    max_tile_voxels: usize,
+    /// The device's peak dense FP32 TFLOP/s, to print the fraction of it reached.
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendChoice,
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.repeat > 0 && args.train_steps > 0,
+        "--repeat and --train-steps must be > 0"
+    );
+    let (device, line) = device::select(args.backend)?;
+    let hr = mrisr::io::nifti::read_nifti_volume(&args.volume)
+        .with_context(|| format!("reading {}", args.volume.display()))?;
+    let crop = mrisr::volume::center_crop(&hr, [args.edge; 3]);
+    let deg: Degradation = "slices:2".parse().expect("a valid degradation");
+    let lowres = deg.apply(&crop);
+    let voxels = crop.len() as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "device: {line}; {cores} CPU threads; input {} -> output {} voxels ({}), {}",
+        lowres.dims.map(|d| d.to_string()).join("x"),
+        crop.dims.map(|d| d.to_string()).join("x"),
+        deg,
+        args.volume.display()
+    );
+
+    // The baseline every result starts from: the cubic upsampling of the low-res input.
+    let cubic = median(
+        (0..args.repeat + 1)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(deg.upsample(&lowres));
+                t.elapsed().as_secs_f64()
+            })
+            .skip(1)
+            .collect(),
+    );
+    let up = deg.upsample(&lowres);
+    let input = Normalization::for_network(&up).apply(&up);
+
+    println!(
+        "\n| what | preset | output voxels/s | time vs. cubic | GFLOP/s |{}",
+        if args.peak_tflops.is_some() {
+            " of peak |"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "| --- | --- | --- | --- | --- |{}",
+        if args.peak_tflops.is_some() {
+            " --- |"
+        } else {
+            ""
+        }
+    );
+    let peak = |gflops: f64| match args.peak_tflops {
+        Some(p) => format!(" {:.1} % |", gflops / (p * 1e3) * 100.0),
+        None => String::new(),
+    };
+    println!(
+        "| tricubic upsampling | - | {:.0} | 1.00 | - |{}",
+        voxels / cubic,
+        if args.peak_tflops.is_some() {
+            " - |"
+        } else {
+            ""
+        }
+    );
+    for preset in &args.presets {
+        let cfg = preset.config();
+        // Random (not zero) tail: the work is the same, and nothing can be skipped.
+        let net = cfg.init_with(&device, false);
+        let opts = TileOptions::for_net(&cfg, args.max_tile_voxels);
+        let times: Vec<f64> = (0..args.repeat + 1)
+            .map(|_| {
+                let t = Instant::now();
+                block_on(run_tiled(&net, &input, opts, &device, &mut |_| true))?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let t = median(times[1..].to_vec());
+        let gflops = 2.0 * cfg.macs_per_voxel() as f64 * voxels / t / 1e9;
+        println!(
+            "| inference (network, tiled) | {} | {:.0} | {:.1} | {:.1} |{}",
+            preset.name(),
+            voxels / t,
+            t / cubic,
+            gflops,
+            peak(gflops)
+        );
+    }
+
+    // Training: samples (blocks) per second, MSE and MSE + VGG16 perceptual.
+    let named = vec![Named {
+        name: "bench".into(),
+        subject: "bench".into(),
+        volume: crop.clone(),
+    }];
+    let pairs = make_pairs(&named, &deg, args.block);
+    anyhow::ensure!(
+        !pairs.is_empty(),
+        "--edge {} is smaller than --block {}",
+        args.edge,
+        args.block
+    );
+    let ad = device.autodiff();
+    let vgg = if args.losses.iter().any(|l| l == "perceptual") {
+        Some(Vgg16Features::load(&ad)?)
+    } else {
+        None
+    };
+    for preset in &args.presets {
+        for loss_name in &args.losses {
+            let loss_kind = match loss_name.as_str() {
+                "perceptual" => LossKind::Perceptual { weight: 0.01 },
+                _ => LossKind::Mse,
+            };
+            let cfg = preset.config();
+            let mut net = cfg.init_with(&ad, false);
+            let mut optim = AdamConfig::new().init();
+            let mut rng = StdRng::seed_from_u64(7);
+            let mut t0 = Instant::now();
+            for step in 0..args.train_steps + 2 {
+                if step == 2 {
+                    t0 = Instant::now();
+                }
+                let (x, y) = batch(&pairs, args.block, args.batch, &mut rng, false, &ad);
+                let pred = net.forward(x);
+                let mut loss = (pred.clone() - y.clone()).powi_scalar(2).mean();
+                if let (Some(vgg), LossKind::Perceptual { weight }) = (&vgg, &loss_kind) {
+                    loss = loss + perceptual_distance(vgg, pred, y).mul_scalar(*weight);
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(1e-4, net, grads);
+                // Reading the loss back waits for the device, so each step is timed in full.
+                std::hint::black_box(loss.into_scalar::<f32>());
+            }
+            let t = t0.elapsed().as_secs_f64();
+            let samples = (args.train_steps * args.batch) as f64 / t;
+            let block_voxels = args.block.pow(3) as f64;
+            // Forward + backward of the network is about three forwards (VGG not counted).
+            let gflops = 6.0 * cfg.macs_per_voxel() as f64 * block_voxels * samples / 1e9;
+            println!(
+                "| training, {loss_name} ({}³ blocks, batch {}) | {} | {:.0} ({:.2} samples/s) | {:.1} | {:.1} |{}",
+                args.block,
+                args.batch,
+                preset.name(),
+                samples * block_voxels,
+                samples,
+                (1.0 / (samples * block_voxels)) / (cubic / voxels),
+                gflops,
+                peak(gflops)
+            );
+        }
+    }
+    Ok(())
+}
