@@ -578,7 +578,9 @@ async function runSr() {
       const ready = await w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: be });
       const parts = inputParts();
       const t0 = performance.now();
-      const out = await w.call('sr-run', { parts, backend: be, opts: {} }, [parts.data.buffer], (done, total) => {
+      const opts = {};
+      if (be === 'webgpu' && state.failGpu) { state.failGpu = false; opts.crashForTest = true; }
+      const out = await w.call('sr-run', { parts, backend: be, opts }, [parts.data.buffer], (done, total) => {
         fill.style.width = `${(100 * done / total).toFixed(1)}%`;
         const el = (performance.now() - t0) / 1000;
         const left = done ? el / done * (total - done) : NaN;
@@ -596,6 +598,7 @@ async function runSr() {
     } catch (e) {
       if (state.running?.cancelled || backend !== 'webgpu') throw e;
       setStatus(status, `The GPU run failed (${e.message}); continuing on the CPU.`, 'warn');
+      document.body.dataset.fallback = e.message;
       backend = 'cpu';
       r = await attempt(backend);
     }
@@ -607,6 +610,7 @@ async function runSr() {
     const d = state.result.info.dims;
     setStatus(status, `Done in ${duration(r.seconds)} on ${backend === 'webgpu' ? 'the GPU' : 'the CPU'}: ${d.join(' × ')} voxels of ${state.result.info.spacing.map(v => fmt(v, 2)).join(' × ')} mm.`, 'ok');
     document.body.dataset.backend = backend;
+    document.body.dataset.srSeconds = r.seconds.toFixed(3);
     buildViewer();
     setPhase('sr-done');
   } catch (e) {
@@ -730,9 +734,20 @@ function wireUi() {
   new ResizeObserver(requestDraw).observe($('#grid'));
 }
 
+// The smallest module with a SIMD instruction (i8x16.splat, i8x16.popcnt; as in
+// wasm-feature-detect): the page's module is built with simd128 and cannot load without it.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0,
+  10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+
 async function main() {
   setPhase('starting');
   wireUi();
+  if (!WebAssembly.validate(SIMD_PROBE)) {
+    setStatus($('#open-status'), 'This browser does not run WebAssembly SIMD, which the page needs '
+      + '(Chrome or Edge 91+, Firefox 89+, Safari 16.4+). Please update it.', 'error');
+    setPhase('error');
+    return;
+  }
   try {
     const url = new URL('pkg/mrisr_web_bg.wasm', import.meta.url);
     let module;
@@ -766,6 +781,8 @@ async function main() {
       updateButtons();
       return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
     };
+    // The next WebGPU run crashes in its worker as a lost device does, to check the CPU fallback.
+    window.failNextGpuRun = () => { state.failGpu = true; };
   }
   loadModel();
   probeGpu();

@@ -59,6 +59,8 @@ const handlers = {
 
   // opts: {tile, overlap}; the buffer budget comes from the adapter's limits here.
   async 'sr-run'({ parts, opts, backend }, id) {
+    // test hook (app.js, ?viewer-test only): fail as a wasm trap after a lost device does
+    if (opts?.crashForTest) throw new WebAssembly.RuntimeError('unreachable (GPU device lost, simulated)');
     const maxBuffer = await bufferBudget(backend);
     const h = fromParts(parts);
     const o = new wasm.RunOptions(opts?.tile ?? 0, opts?.overlap ?? 0, maxBuffer);

@@ -351,6 +351,24 @@ try {
         return `max |diff| ${c.maxAbs.toExponential(2)} (range ${c.range.toFixed(1)})`;
       });
     }
+    await step('a GPU run that crashes (lost device) finishes on the CPU', async () => {
+      await page.evaluate(() => { delete document.body.dataset.fallback; window.failNextGpuRun(); });
+      await page.selectOption('#backend', 'webgpu');
+      await page.selectOption('#region', '32');
+      await page.click('#run');
+      await phase(['sr-done', 'sr-error', 'sr-cancelled']);
+      const status = await page.textContent('#sr-status');
+      assert(await currentPhase() === 'sr-done', status);
+      const used = await page.evaluate(() => document.body.dataset.backend);
+      const why = await page.evaluate(() => document.body.dataset.fallback || '');
+      assert(used === 'cpu', `ran on ${used}`);
+      assert(why.includes('device lost'), `fallback reason: ${JSON.stringify(why)}`);
+      const r = parseNifti((await download('#export-nifti', 'result', 'result-fallback.nii.gz')).bytes);
+      const c = compare(r, results.cpu.r);
+      assert(c.maxAbs === 0, `differs from the CPU run by ${c.maxAbs}`);
+      return `${why}; ${status}`;
+    });
+
     let reference = process.env.MRISR_E2E_REFERENCE;
     const cmd = process.env.MRISR_UPSCALE_CMD;
     if (!reference && cmd && results.cpu) {

@@ -10,7 +10,7 @@ const TYPES = {
   '.png': 'image/png', '.svg': 'image/svg+xml',
 };
 
-export async function serve(root, { weightsDir = null } = {}) {
+export async function serve(root, { weightsDir = null, pkgDir = null } = {}) {
   root = path.resolve(root);
   const hits = [];
   const server = http.createServer((req, res) => {
@@ -20,6 +20,7 @@ export async function serve(root, { weightsDir = null } = {}) {
     if (rel.endsWith('/')) rel += 'index.html';
     let base = root;
     if (weightsDir && rel.startsWith('/weights/')) { base = path.resolve(weightsDir); rel = rel.slice('/weights'.length); }
+    if (pkgDir && rel.startsWith('/pkg/')) { base = path.resolve(pkgDir); rel = rel.slice('/pkg'.length); }
     const p = path.join(base, rel);
     if (!p.startsWith(base) || !fs.existsSync(p) || fs.statSync(p).isDirectory()) {
       res.writeHead(404); res.end(); return;

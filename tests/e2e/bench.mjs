@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Browser benchmark: super-resolution of one region of the knee in headless Chromium, on the CPU
+// (wasm) and on WebGPU, next to the native `mrisr upscale` of the same region, in one run.
+//
+//   node tests/e2e/bench.mjs [--region=64] [--repeat=3] [--alt-pkg=DIR] [--native=CMD]
+//
+// --alt-pkg: a second build of www/pkg (e.g. without simd128) timed on the CPU as well.
+// --native: command template with {input} {output} {weights}, run --repeat times on the region
+//   the page exported (wall time, so it includes reading the files and starting the process).
+// Weights: the page's default (www/weights/index.json), or MRISR_E2E_WEIGHTS (a folder).
+// Prints a markdown table: median seconds and voxels/s per engine, and each as a ratio of the
+// first row. Only the ratios mean anything off a GPU: SwiftShader's "WebGPU" runs on the CPU.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { serve } from './server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const arg = (k, d) => (process.argv.find(a => a.startsWith(`--${k}=`)) || '').split('=').slice(1).join('=') || d;
+const region = arg('region', '64');
+const repeat = +arg('repeat', '3');
+const altPkg = arg('alt-pkg', '');
+const native = arg('native', '');
+const dicomDir = path.join(repo, '../shared/data/dicom/pykneer_subject01_DESS_echo1');
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-bench-'));
+const weightsDir = process.env.MRISR_E2E_WEIGHTS || null;
+const { chromium } = createRequire(path.join(here, 'noop.js'))('playwright-core');
+
+const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timePage(pkgDir, backends) {
+  const srv = await serve(path.join(repo, 'www'), { weightsDir, pkgDir });
+  const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-b-')), {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, acceptDownloads: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking'],
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.setDefaultTimeout(600000);
+  const phase = p => page.waitForFunction(ps => ps.includes(document.body.dataset.phase), [].concat(p));
+  try {
+    await page.goto(`http://127.0.0.1:${srv.port}/index.html`);
+    await phase(['ready']);
+    await page.setInputFiles('#pick-folder', dicomDir);
+    await phase(['scanned']);
+    await page.click('#series-list li');
+    await phase(['loaded']);
+    await page.waitForFunction(() => !document.querySelector('#run').disabled);
+    const times = {};
+    let dims = null;
+    for (const be of backends) {
+      times[be] = [];
+      for (let i = 0; i < repeat; i++) {
+        await page.selectOption('#backend', be);
+        await page.selectOption('#region', region);
+        await page.click('#run');
+        await phase(['sr-done', 'sr-error']);
+        if (await page.evaluate(() => document.body.dataset.phase) !== 'sr-done') throw new Error(await page.textContent('#sr-status'));
+        if (await page.evaluate(() => document.body.dataset.backend) !== be) throw new Error(`${be} fell back to the CPU`);
+        times[be].push(+await page.evaluate(() => document.body.dataset.srSeconds));
+        await page.waitForFunction(() => !document.querySelector('#run').disabled);
+      }
+      if (!dims) {
+        await page.selectOption('#export-what', 'input');
+        const [d] = await Promise.all([page.waitForEvent('download'), page.click('#export-nifti')]);
+        await d.saveAs(path.join(out, 'input.nii.gz'));
+        dims = (await page.evaluate(() => document.querySelector('#sr-status').textContent)).match(/(\d+) × (\d+) × (\d+) voxels/).slice(1).map(Number);
+      }
+    }
+    return { times, dims };
+  } finally {
+    await ctx.close();
+    await srv.close();
+  }
+}
+
+const rows = [];
+const main = await timePage(null, ['cpu', 'webgpu']);
+const voxels = main.dims.reduce((a, b) => a * b, 1);
+rows.push(['browser CPU (wasm simd128, www/pkg)', main.times.cpu]);
+rows.push(['browser WebGPU (this machine\'s adapter)', main.times.webgpu]);
+if (altPkg) rows.push([`browser CPU (${path.basename(altPkg)})`, (await timePage(altPkg, ['cpu'])).times.cpu]);
+if (native) {
+  const w = weightsDir || path.join(repo, 'www/weights');
+  const index = JSON.parse(fs.readFileSync(path.join(w, 'index.json'), 'utf8'));
+  const file = path.join(w, (index.models.find(m => m.default) || index.models[0]).file);
+  const ts = [];
+  for (let i = 0; i < repeat; i++) {
+    const t0 = process.hrtime.bigint();
+    execSync(native.replace('{input}', path.join(out, 'input.nii.gz')).replace('{output}', path.join(out, 'native.nii.gz')).replace('{weights}', file), { stdio: 'ignore' });
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  rows.push(['native `mrisr upscale` (wall, with I/O)', ts]);
+}
+
+console.log(`region ${region}³ of the knee -> ${main.dims.join(' × ')} = ${voxels} output voxels; median of ${repeat}; ${os.cpus().length} cores (${os.cpus()[0].model})\n`);
+console.log('| engine | median s | output voxels/s | time vs. first row |');
+console.log('| --- | --- | --- | --- |');
+const base = median(rows[0][1]);
+for (const [name, ts] of rows) {
+  const m = median(ts);
+  console.log(`| ${name} | ${m.toFixed(2)} | ${Math.round(voxels / m)} | ${(m / base).toFixed(2)} |`);
+}
