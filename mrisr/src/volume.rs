@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 /// Voxel index -> RAS+ mm, row-major 4x4 (last row `0 0 0 1`).
 pub type Affine = [[f64; 4]; 4];
 
+/// The six orders of three axes, e.g. to find which voxel axis lies closest to which world axis.
+pub const AXIS_ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
 /// Where a volume came from and what a writer should carry over.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {

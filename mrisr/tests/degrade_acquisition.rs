@@ -18,16 +18,9 @@ fn oblique(dims: [usize; 3]) -> Volume {
     v
 }
 
-fn fill(v: &mut Volume, f: impl Fn(f64, f64, f64) -> f64) {
-    let [nx, ny, nz] = v.dims;
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                v.set(i, j, k, f(i as f64, j as f64, k as f64) as f32);
-            }
-        }
-    }
-}
+#[path = "dicom_support.rs"]
+mod support;
+use support::fill;
 
 #[test]
 fn coarsened_geometry_inverts_refined_geometry() {

@@ -22,26 +22,12 @@ fn knee_matches_dcm2niix() {
     assert!(s.problem.is_none(), "{:?}", s.problem);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data.join("ref/knee_dess_echo1.dcm2niix.json")).unwrap(),
-    )
-    .unwrap();
+    let (json, shape, aff) =
+        support::dcm2niix_json(&data.join("ref/knee_dess_echo1.dcm2niix.json"));
     let vols = load_series(s).unwrap();
     assert_eq!(vols.len(), 1);
     let v = &vols[0];
-    let shape: Vec<usize> = json["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
     assert_eq!(v.dims.to_vec(), shape);
-    let mut aff = [[0.0; 4]; 4];
-    for (r, row) in json["affine"].as_array().unwrap().iter().enumerate() {
-        for (c, x) in row.as_array().unwrap().iter().enumerate() {
-            aff[r][c] = x.as_f64().unwrap();
-        }
-    }
     assert!(
         affine_diff(&v.affine, &aff) < 1e-3,
         "{:?} vs {aff:?}",

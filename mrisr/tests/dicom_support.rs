@@ -1,4 +1,5 @@
-//! Shared helpers for the DICOM tests (included with `#[path]`; as its own test crate it is empty).
+//! Shared helpers for the tests: the shared data, reference files, synthetic volumes (included
+//! with `#[path]`; as its own test crate it is empty).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,39 @@ pub fn data_dir() -> PathBuf {
         d.display()
     );
     d
+}
+
+/// dcm2niix's reference JSON for a conversion (../shared/data/ref/*.dcm2niix.json): the whole
+/// document, its shape and its affine.
+pub fn dcm2niix_json(path: &Path) -> (serde_json::Value, Vec<usize>, [[f64; 4]; 4]) {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let shape = json["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let mut affine = [[0.0; 4]; 4];
+    for (r, row) in json["affine"].as_array().unwrap().iter().enumerate() {
+        for (c, x) in row.as_array().unwrap().iter().enumerate() {
+            affine[r][c] = x.as_f64().unwrap();
+        }
+    }
+    (json, shape, affine)
+}
+
+/// Fills `v` with `f(i, j, k)` at every voxel (synthetic test volumes).
+pub fn fill(v: &mut Volume, f: impl Fn(f64, f64, f64) -> f64) {
+    let [nx, ny, nz] = v.dims;
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                v.set(i, j, k, f(i as f64, j as f64, k as f64) as f32);
+            }
+        }
+    }
 }
 
 /// A reference NIfTI read with the nifti crate: dims (up to 4D), sform, and values with

@@ -1,16 +1,16 @@
 //! NIfTI-1 reading against the dcm2niix/nibabel reference, the training files, round trips and
 //! bad inputs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mrisr::io::nifti::{
     read_nifti, read_nifti_bytes, read_nifti_volume, write_nifti, write_nifti_bytes,
 };
 use mrisr::{Error, Volume};
 
-fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
+#[path = "dicom_support.rs"]
+mod support;
+use support::data_dir;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mrisr-nifti-test-{}", std::process::id()));
@@ -32,26 +32,11 @@ fn assert_affine_close(a: &mrisr::Affine, b: &mrisr::Affine, tol: f64) {
 #[test]
 fn reads_reference_knee_like_nibabel() {
     let dir = data_dir().join("ref");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("knee_dess_echo1.dcm2niix.json")).unwrap(),
-    )
-    .unwrap();
+    let (json, shape, affine) = support::dcm2niix_json(&dir.join("knee_dess_echo1.dcm2niix.json"));
     let vols = read_nifti(dir.join("knee_dess_echo1.nii.gz")).unwrap();
     assert_eq!(vols.len(), 1);
     let v = &vols[0];
-    let shape: Vec<usize> = json["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
     assert_eq!(v.dims.to_vec(), shape);
-    let mut affine = [[0.0; 4]; 4];
-    for (r, row) in json["affine"].as_array().unwrap().iter().enumerate() {
-        for (c, x) in row.as_array().unwrap().iter().enumerate() {
-            affine[r][c] = x.as_f64().unwrap();
-        }
-    }
     // The JSON holds nibabel's float64 view of the float32 sform: equal to f32 precision.
     assert_affine_close(&v.affine, &affine, 1e-6);
     let zooms: Vec<f64> = json["zooms"]

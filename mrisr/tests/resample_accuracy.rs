@@ -8,16 +8,9 @@ use mrisr::degrade::{Degradation, SliceProfile};
 use mrisr::metrics::{data_range, psnr};
 use mrisr::resample::{Method, upsample};
 
-fn fill(v: &mut Volume, f: impl Fn(f64, f64, f64) -> f64) {
-    let [nx, ny, nz] = v.dims;
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                v.set(i, j, k, f(i as f64, j as f64, k as f64) as f32);
-            }
-        }
-    }
-}
+#[path = "dicom_support.rs"]
+mod support;
+use support::fill;
 
 fn max_err(a: &Volume, b: &Volume, margin: [usize; 3]) -> f64 {
     let mut worst = 0.0f64;

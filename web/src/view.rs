@@ -40,14 +40,6 @@ pub struct PlaneLayout {
 /// `perm[w]` = the voxel axis closest to world axis `w` (0 = x/R, 1 = y/A, 2 = z/S), and
 /// whether that voxel axis points along +w.
 pub fn world_axes(affine: &[[f64; 4]; 4]) -> ([usize; 3], [bool; 3]) {
-    const PERMS: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
     let norm: [f64; 3] = std::array::from_fn(|c| {
         (0..3)
             .map(|r| affine[r][c] * affine[r][c])
@@ -57,8 +49,8 @@ pub fn world_axes(affine: &[[f64; 4]; 4]) -> ([usize; 3], [bool; 3]) {
     });
     let score =
         |p: &[usize; 3]| -> f64 { (0..3).map(|w| (affine[w][p[w]] / norm[p[w]]).abs()).sum() };
-    let mut best = PERMS[0];
-    for p in PERMS.iter().skip(1) {
+    let mut best = mrisr::volume::AXIS_ORDERS[0];
+    for p in mrisr::volume::AXIS_ORDERS.iter().skip(1) {
         if score(p) > score(&best) + 1e-9 {
             best = *p;
         }

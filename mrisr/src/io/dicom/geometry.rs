@@ -195,19 +195,11 @@ pub(crate) fn ortho_map(dims: [usize; 3], a: &Affine) -> AxisMap {
         }
     }
     let f = flips[best];
-    // Six permutation matrices carrying those flips; keep the one most aligned with `a`.
-    let perms: [[usize; 3]; 6] = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
+    // The six permutation matrices carrying those flips; keep the one most aligned with `a`.
     // m[i][perm[i]] = f[i] (row i = input axis i), as in dcm2niix getBestOrient.
     let mut best_score = 0.0;
     let mut best_m: Option<[[f64; 3]; 3]> = None;
-    for p in perms {
+    for p in crate::volume::AXIS_ORDERS {
         let mut m = [[0.0; 3]; 3];
         for i in 0..3 {
             m[i][p[i]] = f[i];
