@@ -22,8 +22,12 @@ fn knee_matches_dcm2niix() {
     assert!(s.problem.is_none(), "{:?}", s.problem);
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
 
-    let (json, shape, aff) =
-        support::dcm2niix_json(&data.join("ref/knee_dess_echo1.dcm2niix.json"));
+    let support::Dcm2niixRef {
+        json,
+        shape,
+        affine: aff,
+        zooms,
+    } = support::dcm2niix_json(&data.join("ref/knee_dess_echo1.dcm2niix.json"));
     let vols = load_series(s).unwrap();
     assert_eq!(vols.len(), 1);
     let v = &vols[0];
@@ -35,12 +39,6 @@ fn knee_matches_dcm2niix() {
     );
     let sum: i64 = v.data.iter().map(|&x| x as i64).sum();
     assert_eq!(sum, json["voxel_sum"].as_i64().unwrap());
-    let zooms: Vec<f64> = json["zooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
     for a in 0..3 {
         assert!(
             (v.spacing[a] - zooms[a]).abs() < 1e-4,

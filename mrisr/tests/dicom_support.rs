@@ -18,25 +18,40 @@ pub fn data_dir() -> PathBuf {
     d
 }
 
-/// dcm2niix's reference JSON for a conversion (../shared/data/ref/*.dcm2niix.json): the whole
-/// document, its shape and its affine.
-pub fn dcm2niix_json(path: &Path) -> (serde_json::Value, Vec<usize>, [[f64; 4]; 4]) {
+/// dcm2niix's reference JSON for a conversion (../shared/data/ref/*.dcm2niix.json).
+pub struct Dcm2niixRef {
+    pub json: serde_json::Value,
+    pub shape: Vec<usize>,
+    pub affine: [[f64; 4]; 4],
+    pub zooms: Vec<f64>,
+}
+
+pub fn dcm2niix_json(path: &Path) -> Dcm2niixRef {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let shape = json["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
+    let numbers = |key: &str| -> Vec<f64> {
+        json[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let shape = numbers("shape").into_iter().map(|x| x as usize).collect();
+    let zooms = numbers("zooms");
     let mut affine = [[0.0; 4]; 4];
     for (r, row) in json["affine"].as_array().unwrap().iter().enumerate() {
         for (c, x) in row.as_array().unwrap().iter().enumerate() {
             affine[r][c] = x.as_f64().unwrap();
         }
     }
-    (json, shape, affine)
+    Dcm2niixRef {
+        json,
+        shape,
+        affine,
+        zooms,
+    }
 }
 
 /// Fills `v` with `f(i, j, k)` at every voxel (synthetic test volumes).

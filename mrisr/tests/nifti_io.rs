@@ -32,19 +32,18 @@ fn assert_affine_close(a: &mrisr::Affine, b: &mrisr::Affine, tol: f64) {
 #[test]
 fn reads_reference_knee_like_nibabel() {
     let dir = data_dir().join("ref");
-    let (json, shape, affine) = support::dcm2niix_json(&dir.join("knee_dess_echo1.dcm2niix.json"));
+    let support::Dcm2niixRef {
+        json,
+        shape,
+        affine,
+        zooms,
+    } = support::dcm2niix_json(&dir.join("knee_dess_echo1.dcm2niix.json"));
     let vols = read_nifti(dir.join("knee_dess_echo1.nii.gz")).unwrap();
     assert_eq!(vols.len(), 1);
     let v = &vols[0];
     assert_eq!(v.dims.to_vec(), shape);
     // The JSON holds nibabel's float64 view of the float32 sform: equal to f32 precision.
     assert_affine_close(&v.affine, &affine, 1e-6);
-    let zooms: Vec<f64> = json["zooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
     for a in 0..3 {
         assert!((v.spacing[a] - zooms[a]).abs() < 1e-6);
     }

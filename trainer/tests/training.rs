@@ -199,7 +199,11 @@ fn tiny_model_learns_on_real_data() {
     };
     let stopped = longer.run(&pairs, &val, true, stop).unwrap();
     ctrl_c.join().unwrap();
-    assert!(stopped.step >= 400 && stopped.step < 4000, "stopped at {}", stopped.step);
+    assert!(
+        stopped.step >= 400 && stopped.step < 4000,
+        "stopped at {}",
+        stopped.step
+    );
     let saved: (serde_json::Value, serde_json::Value) =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/state.json")).unwrap())
             .unwrap();
@@ -243,5 +247,8 @@ fn tiny_model_learns_on_real_data() {
         .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))
         .unwrap_err()
         .to_string();
-    assert!(err.contains("tiny.safetensors") && err.contains("--preset"), "{err}");
+    assert!(
+        err.contains("tiny.safetensors") && err.contains("--preset"),
+        "{err}"
+    );
 }
