@@ -5,10 +5,10 @@
 //   node tests/e2e/bench.mjs [--region=64] [--repeat=3] [--alt-pkg=DIR] [--native=CMD]
 //
 // --alt-pkg: a second build of www/pkg (e.g. without simd128) timed on the CPU as well.
-// --native: command template with {input} {output} {weights}, run --repeat times on the region
-//   the page exported (wall time, so it includes reading the files and starting the process).
+// --native: command template with {input} {output} {weights} (`mrisr upscale`), run --repeat
+//   times on the region the page exported; its own timing of the super-resolution step is used.
 // Weights: the page's default (www/weights/index.json), or MRISR_E2E_WEIGHTS (a folder).
-// Prints a markdown table: median seconds and voxels/s per engine, and each as a ratio of the
+// Each engine runs once untimed (warm-up), then --repeat times. Prints a markdown table: median seconds and voxels/s per engine, and each as a ratio of the
 // first row. Only the ratios mean anything off a GPU: SwiftShader's "WebGPU" runs on the CPU.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +22,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 const arg = (k, d) => (process.argv.find(a => a.startsWith(`--${k}=`)) || '').split('=').slice(1).join('=') || d;
 const region = arg('region', '64');
+if (!['32', '64', 'all'].includes(region)) throw new Error('--region: 32, 64 or all (the page\'s choices)');
 const repeat = +arg('repeat', '3');
 const altPkg = arg('alt-pkg', '');
 const native = arg('native', '');
@@ -53,14 +54,14 @@ async function timePage(pkgDir, backends) {
     let dims = null;
     for (const be of backends) {
       times[be] = [];
-      for (let i = 0; i < repeat; i++) {
+      for (let i = -1; i < repeat; i++) { // i = -1: warm-up (shader compilation), not timed
         await page.selectOption('#backend', be);
         await page.selectOption('#region', region);
         await page.click('#run');
         await phase(['sr-done', 'sr-error']);
         if (await page.evaluate(() => document.body.dataset.phase) !== 'sr-done') throw new Error(await page.textContent('#sr-status'));
         if (await page.evaluate(() => document.body.dataset.backend) !== be) throw new Error(`${be} fell back to the CPU`);
-        times[be].push(+await page.evaluate(() => document.body.dataset.srSeconds));
+        if (i >= 0) times[be].push(+await page.evaluate(() => document.body.dataset.srSeconds));
         await page.waitForFunction(() => !document.querySelector('#run').disabled);
       }
       if (!dims) {
@@ -89,11 +90,13 @@ if (native) {
   const file = path.join(w, (index.models.find(m => m.default) || index.models[0]).file);
   const ts = [];
   for (let i = 0; i < repeat; i++) {
-    const t0 = process.hrtime.bigint();
-    execSync(native.replace('{input}', path.join(out, 'input.nii.gz')).replace('{output}', path.join(out, 'native.nii.gz')).replace('{weights}', file), { stdio: 'ignore' });
-    ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    // The CLI reports the time of the same step the page times (upsampling, network, tiles).
+    const log = execSync(`${native.replace('{input}', path.join(out, 'input.nii.gz')).replace('{output}', path.join(out, 'native.nii.gz')).replace('{weights}', file)} 2>&1`).toString();
+    const m = log.match(/super-resolved in ([\d.]+) s/);
+    if (!m) throw new Error(`no timing in the CLI's output:\n${log}`);
+    ts.push(+m[1]);
   }
-  rows.push(['native `mrisr upscale` (wall, with I/O)', ts]);
+  rows.push(['native `mrisr upscale` (CPU, flex)', ts]);
 }
 
 console.log(`region ${region}³ of the knee -> ${main.dims.join(' × ')} = ${voxels} output voxels; median of ${repeat}; ${os.cpus().length} cores (${os.cpus()[0].model})\n`);

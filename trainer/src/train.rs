@@ -196,8 +196,13 @@ impl Trainer {
             );
             use std::io::Write;
             writeln!(log, "{}", serde_json::to_string(&entry)?)?;
-            if state.best_val_psnr.is_none_or(|best| v.0 > best) {
+            // MSE runs keep the epoch with the best validation PSNR. A perceptual run trades some
+            // PSNR for sharpness on purpose, so picking by PSNR would undo it: it keeps the last.
+            let improved = state.best_val_psnr.is_none_or(|best| v.0 > best);
+            if improved {
                 state.best_val_psnr = Some(v.0);
+            }
+            if improved || matches!(cfg.loss, LossKind::Perceptual { .. }) {
                 self.export_best(&net.valid(), &state, v, b)?;
             }
             self.save_checkpoint(&net, &optim, &state)?;

@@ -129,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .progress_chars("=> "),
             );
             let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
+            let started = std::time::Instant::now();
             let result = mrisr::infer::block_on(mrisr::pipeline::upscale(
                 &net,
                 &card,
@@ -144,8 +145,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             ))?;
             bar.finish_and_clear();
+            let seconds = started.elapsed().as_secs_f64();
             eprintln!(
-                "{:?} at {:?} mm -> {:?} at {:?} mm",
+                "{:?} at {:?} mm -> {:?} at {:?} mm, super-resolved in {seconds:.2} s",
                 volume.dims,
                 round(volume.spacing),
                 result.dims,
