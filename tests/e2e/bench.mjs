@@ -2,9 +2,12 @@
 // Browser benchmark: super-resolution of one region of the knee in headless Chromium, on the CPU
 // (wasm) and on WebGPU, next to the native `mrisr upscale` of the same region, in one run.
 //
-//   node tests/e2e/bench.mjs [--region=64] [--repeat=3] [--alt-pkg=DIR] [--native=CMD]
+//   node tests/e2e/bench.mjs [--region=64] [--repeat=3] [--backends=cpu,webgpu] [--alt-pkg=DIR]
+//                            [--native=CMD]
 //
-// --alt-pkg: a second build of www/pkg (e.g. without simd128) timed on the CPU as well.
+// --backends: the worker's engines to time (webgpu; cpu = burn-flex; an engine a test build of
+//   web/src/sr.rs adds, e.g. cpu-ndarray, is added to the page's menu for the run).
+// --alt-pkg: a second build of www/pkg (e.g. without simd128), timed on the same CPU engines.
 // --native: command template with {input} {output} {weights} (`mrisr upscale`), run --repeat
 //   times on the region the page exported; its own timing of the super-resolution step is used.
 // Weights: the page's default (www/weights/index.json), or MRISR_E2E_WEIGHTS (a folder).
@@ -50,6 +53,13 @@ async function timePage(pkgDir, backends) {
     await page.click('#series-list li');
     await phase(['loaded']);
     await page.waitForFunction(() => !document.querySelector('#run').disabled);
+    // Engines the worker knows but the menu does not offer (a test build's) are added to it.
+    await page.evaluate(list => {
+      const sel = document.querySelector('#backend');
+      for (const be of list) {
+        if (![...sel.options].some(o => o.value === be)) sel.append(new Option(be, be));
+      }
+    }, backends);
     const times = {};
     let dims = null;
     for (const be of backends) {
@@ -78,12 +88,16 @@ async function timePage(pkgDir, backends) {
   }
 }
 
+const backends = arg('backends', 'cpu,webgpu').split(',');
+const label = { cpu: 'browser CPU (flex)', webgpu: 'browser WebGPU (this machine\'s adapter)', 'cpu-ndarray': 'browser CPU (ndarray)' };
 const rows = [];
-const main = await timePage(null, ['cpu', 'webgpu']);
+const main = await timePage(null, backends);
 const voxels = main.dims.reduce((a, b) => a * b, 1);
-rows.push(['browser CPU (wasm simd128, www/pkg)', main.times.cpu]);
-rows.push(['browser WebGPU (this machine\'s adapter)', main.times.webgpu]);
-if (altPkg) rows.push([`browser CPU (${path.basename(altPkg)})`, (await timePage(altPkg, ['cpu'])).times.cpu]);
+for (const be of backends) rows.push([`${label[be] || be}, www/pkg`, main.times[be]]);
+if (altPkg) {
+  const alt = await timePage(altPkg, backends.filter(b => b !== 'webgpu'));
+  for (const [be, ts] of Object.entries(alt.times)) rows.push([`${label[be] || be}, ${path.basename(altPkg)}`, ts]);
+}
 if (native) {
   const w = weightsDir || path.join(repo, 'www/weights');
   const index = JSON.parse(fs.readFileSync(path.join(w, 'index.json'), 'utf8'));

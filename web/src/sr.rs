@@ -51,11 +51,8 @@ async fn device_for(backend: &str) -> Result<(Device, &'static str), JsValue> {
             Ok((dev, "webgpu"))
         }
         "cpu" => Ok((Device::flex(), "cpu")),
-        // burn-ndarray: direct convolution loops that LLVM vectorises with simd128 (flex's
-        // gemm has no wasm SIMD kernels), compared in tests/e2e/bench.mjs.
-        "cpu-ndarray" => Ok((Device::ndarray(), "cpu-ndarray")),
         other => Err(js_error(format!(
-            "unknown backend {other:?} (expected webgpu, cpu or cpu-ndarray)"
+            "unknown backend {other:?} (expected webgpu or cpu)"
         ))),
     }
 }
