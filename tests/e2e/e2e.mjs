@@ -369,6 +369,19 @@ try {
       return `${why}; ${status}`;
     });
 
+    await step('"Automatic" takes the CPU over a software WebGPU adapter', async () => {
+      const line = await page.textContent('#engine');
+      const software = line.includes('software fallback');
+      await page.selectOption('#backend', 'auto');
+      await page.selectOption('#region', '32');
+      await page.click('#run');
+      await phase(['sr-done', 'sr-error', 'sr-cancelled']);
+      assert(await currentPhase() === 'sr-done', await page.textContent('#sr-status'));
+      const used = await page.evaluate(() => document.body.dataset.backend);
+      assert(used === (software ? 'cpu' : 'webgpu'), `ran on ${used}; footer: ${line}`);
+      return `${used} (${line})`;
+    });
+
     let reference = process.env.MRISR_E2E_REFERENCE;
     const cmd = process.env.MRISR_UPSCALE_CMD;
     if (!reference && cmd && results.cpu) {
