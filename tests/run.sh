@@ -26,6 +26,10 @@ mkdir -p "$e2e_dir/www/weights"
 cargo run -q -p trainer -- --preset tiny --epochs 1 --steps 20 --batch 4 --block 24 \
   --val-blocks 4 --crop 96 --name tiny-e2e --runs "$e2e_dir/runs" \
   --export "$e2e_dir/www/weights/tiny-e2e.safetensors"
+# A second model, so the page's model menu is tested (the first stays the default).
+cargo run -q -p trainer -- --preset tiny --epochs 1 --steps 5 --batch 2 --block 16 \
+  --val-blocks 2 --crop 64 --name tiny-e2e-b --runs "$e2e_dir/runs" \
+  --export "$e2e_dir/www/weights/tiny-e2e-b.safetensors"
 
 stamp "browser end-to-end (headless Chromium, WebGPU on SwiftShader and CPU)"
 MRISR_WASM_ENV="$env_file" MRISR_E2E_STRICT=1 \

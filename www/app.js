@@ -467,14 +467,31 @@ async function loadModel() {
     info.innerHTML = '<p class="muted">No model is published with this page yet, so super-resolution is unavailable. Viewing and saving work.</p>';
     return;
   }
-  const entry = (index.models || []).find(m => m.default) || (index.models || [])[0];
+  const models = index.models || [];
+  const entry = models.find(m => m.default) || models[0];
   if (!entry) { info.textContent = 'weights/index.json lists no model.'; return; }
+  // Several published models (e.g. MSE and perceptual): a menu, the default selected.
+  const sel = $('#model');
+  sel.replaceChildren(...models.map((m, i) => new Option(m.title || m.file, String(i), m === entry, m === entry)));
+  $('#model-row').hidden = models.length < 2;
+  sel.onchange = () => loadEntry(models[+sel.value]);
+  await loadEntry(entry);
+}
+
+async function loadEntry(entry) {
+  const info = $('#model-info');
+  const token = state.modelToken = (state.modelToken || 0) + 1; // the last pick wins
+  state.weights = null;
+  updateButtons();
+  info.innerHTML = '<p class="muted">Loading the model…</p>';
   try {
     const bytes = await fetchWeights(entry);
     const card = await ioCall('card', { weights: bytes.slice(0) });
+    if (token !== state.modelToken) return;
     state.weights = { bytes, entry, card };
     showCard(card, entry);
   } catch (e) {
+    if (token !== state.modelToken) return;
     info.innerHTML = '';
     const p = document.createElement('p');
     p.className = 'status error';

@@ -324,6 +324,23 @@ try {
   if (!hasWeights) {
     pending.push('super-resolution on WebGPU and CPU vs native: no weights/index.json (the model is not published yet; set MRISR_E2E_WEIGHTS)');
   } else {
+    await step('the model menu lists the published models; picking one loads its card', async () => {
+      const n = await page.$$eval('#model option', os => os.length);
+      if (n < 2) { pending.push('model menu: the weights folder lists one model'); return 'one model: menu hidden'; }
+      assert(!(await page.isHidden('#model-row')), 'menu hidden with several models');
+      const titles = await page.$$eval('#model option', os => os.map(o => o.textContent));
+      const heading = () => page.textContent('#model-info h3');
+      const first = await heading();
+      await page.selectOption('#model', '1');
+      await page.waitForFunction(f => document.querySelector('#model-info h3')?.textContent !== f, first);
+      const second = await heading();
+      assert(titles[1].startsWith(second), `picked "${titles[1]}", card says "${second}"`);
+      await page.selectOption('#model', '0');
+      await page.waitForFunction(f => document.querySelector('#model-info h3')?.textContent === f, first);
+      await page.waitForFunction(() => !document.querySelector('#run').disabled);
+      return `${n} models; ${first} -> ${second} -> ${first}`;
+    });
+
     const results = {};
     for (const backend of ['webgpu', 'cpu']) {
       await step(`super-resolution of a 32³ region on ${backend}`, async () => {
