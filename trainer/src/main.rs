@@ -214,6 +214,14 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
         init: args.init.clone(),
     };
     let state = trainer.run(&train_pairs, &val, args.resume, stop)?;
+    if let (Some(best), Some(base)) = (state.best_val_psnr, state.baseline_val_psnr)
+        && best <= base
+    {
+        eprintln!(
+            "warning: the network never beat the baseline on validation ({best:.2} vs {base:.2} \
+             dB): train longer, or check the data and --degradation before using these weights"
+        );
+    }
     eprintln!(
         "done: {} steps, best validation PSNR {:.2} dB; run folder {}",
         state.step,

@@ -41,6 +41,9 @@ pub struct RunState {
     pub epoch: usize,
     pub step: u64,
     pub best_val_psnr: Option<f64>,
+    /// The baseline's validation PSNR (the same every epoch: fixed blocks).
+    #[serde(default)]
+    pub baseline_val_psnr: Option<f64>,
 }
 
 /// One line of the training log (`log.jsonl` in the run folder).
@@ -198,6 +201,7 @@ impl Trainer {
             writeln!(log, "{}", serde_json::to_string(&entry)?)?;
             // MSE runs keep the epoch with the best validation PSNR. A perceptual run trades some
             // PSNR for sharpness on purpose, so picking by PSNR would undo it: it keeps the last.
+            state.baseline_val_psnr = Some(b.0);
             let improved = state.best_val_psnr.is_none_or(|best| v.0 > best);
             if improved {
                 state.best_val_psnr = Some(v.0);
