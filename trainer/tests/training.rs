@@ -139,6 +139,8 @@ fn tiny_model_learns_on_real_data() {
         .unwrap();
     assert_eq!(state.step, 300);
     let best = state.best_val_psnr.unwrap();
+    // The state keeps the baseline, which the trainer's "never beat the baseline" warning uses.
+    assert_eq!(state.baseline_val_psnr, Some(cubic_psnr));
     assert!(
         (before_psnr - cubic_psnr).abs() < 1e-3,
         "untrained {before_psnr} vs cubic {cubic_psnr}"
