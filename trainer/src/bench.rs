@@ -18,8 +18,8 @@ use rand::rngs::StdRng;
 
 use crate::data::{Named, make_pairs};
 use crate::device::{self, BackendChoice};
-use crate::perceptual::{Vgg16Features, perceptual_distance};
-use crate::train::batch;
+use crate::perceptual::Vgg16Features;
+use crate::train::{batch, training_loss};
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
@@ -94,34 +94,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let up = deg.upsample(&lowres);
     let input = Normalization::for_network(&up).apply(&up);
 
-    println!(
-        "\n| what | preset | output voxels/s | time vs. cubic | GFLOP/s |{}",
-        if args.peak_tflops.is_some() {
-            " of peak |"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "| --- | --- | --- | --- | --- |{}",
-        if args.peak_tflops.is_some() {
-            " --- |"
-        } else {
-            ""
-        }
-    );
+    // The "of peak" column only when the peak is known.
+    let peak_cell = |text: &str| match args.peak_tflops {
+        Some(_) => format!(" {text} |"),
+        None => String::new(),
+    };
     let peak = |gflops: f64| match args.peak_tflops {
-        Some(p) => format!(" {:.1} % |", gflops / (p * 1e3) * 100.0),
+        Some(p) => peak_cell(&format!("{:.1} %", gflops / (p * 1e3) * 100.0)),
         None => String::new(),
     };
     println!(
+        "\n| what | preset | output voxels/s | time vs. cubic | GFLOP/s |{}",
+        peak_cell("of peak")
+    );
+    println!("| --- | --- | --- | --- | --- |{}", peak_cell("---"));
+    println!(
         "| tricubic upsampling | - | {:.0} | 1.00 | - |{}",
         voxels / cubic,
-        if args.peak_tflops.is_some() {
-            " - |"
-        } else {
-            ""
-        }
+        peak_cell("-")
     );
     for preset in &args.presets {
         let cfg = preset.config();
@@ -182,11 +172,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     t0 = Instant::now();
                 }
                 let (x, y) = batch(&pairs, args.block, args.batch, &mut rng, false, &ad);
-                let pred = net.forward(x);
-                let mut loss = (pred.clone() - y.clone()).powi_scalar(2).mean();
-                if let (Some(vgg), LossKind::Perceptual { weight }) = (&vgg, &loss_kind) {
-                    loss = loss + perceptual_distance(vgg, pred, y).mul_scalar(*weight);
-                }
+                let loss = training_loss(&net, x, y, &loss_kind, vgg.as_ref());
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optim.step(1e-4, net, grads);
                 // Reading the loss back waits for the device, so each step is timed in full.

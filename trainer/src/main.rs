@@ -170,11 +170,12 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     card.loss = loss.clone();
     card.block = args.block;
     card.train_data = split.train.iter().map(|n| n.name.clone()).collect();
-    if let Some(path) = &args.init {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let from = mrisr::model::card::read_card(&path.display().to_string(), &bytes)?;
-        card.started_from = Some(format!("{} ({} steps)", from.name, from.steps));
-    }
+    let init = args
+        .init
+        .as_deref()
+        .map(train::InitWeights::read)
+        .transpose()?;
+    card.started_from = init.as_ref().map(train::InitWeights::describe);
     card.held_out = split
         .val
         .iter()
@@ -211,7 +212,7 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
             args.export
                 .unwrap_or_else(|| PathBuf::from(format!("www/weights/{name}.safetensors"))),
         ),
-        init: args.init.clone(),
+        init,
     };
     let state = trainer.run(&train_pairs, &val, args.resume, stop)?;
     if let (Some(best), Some(base)) = (state.best_val_psnr, state.baseline_val_psnr)

@@ -86,9 +86,31 @@ pub struct Trainer {
     pub card_template: ModelCard,
     /// Weight file the best model is exported to.
     pub export: Option<PathBuf>,
-    /// Weight file to start from instead of a fresh network (ignored when resuming: the
+    /// Weights to start from instead of a fresh network (ignored when resuming: the
     /// checkpoint already holds where the run got to).
-    pub init: Option<PathBuf>,
+    pub init: Option<InitWeights>,
+}
+
+/// A weight file a run starts from (`--init`), read once: the run loads its tensors and the
+/// card of the result names it.
+pub struct InitWeights {
+    pub name: String,
+    pub bytes: Vec<u8>,
+    pub card: ModelCard,
+}
+
+impl InitWeights {
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
+        let card = mrisr::model::card::read_card(&name, &bytes)?;
+        Ok(Self { name, bytes, card })
+    }
+
+    /// What the card of the result says it started from.
+    pub fn describe(&self) -> String {
+        format!("{} ({} steps)", self.card.name, self.card.steps)
+    }
 }
 
 impl Trainer {
@@ -106,8 +128,8 @@ impl Trainer {
         let mut net = cfg.net.init(&device);
         let mut optim: ModuleOptimizer = AdamConfig::new().init();
         let mut state = RunState::default();
-        if let (Some(path), false) = (&self.init, resume) {
-            net = self.load_init(path, net)?;
+        if let (Some(init), false) = (&self.init, resume) {
+            net = self.load_init(init, net)?;
         }
         if resume {
             (net, optim, state) = self.load_checkpoint(net, optim)?;
@@ -152,11 +174,7 @@ impl Trainer {
                     return Ok(state);
                 }
                 let (x, y) = batch(train, cfg.block, cfg.batch, &mut rng, swap_ok, &device);
-                let pred = net.forward(x);
-                let mut loss = (pred.clone() - y.clone()).powi_scalar(2).mean();
-                if let (Some(vgg), LossKind::Perceptual { weight }) = (&vgg, &cfg.loss) {
-                    loss = loss + perceptual_distance(vgg, pred, y).mul_scalar(*weight);
-                }
+                let loss = training_loss(&net, x, y, &cfg.loss, vgg.as_ref());
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 let lr = cosine_lr(
                     cfg.lr,
@@ -274,11 +292,9 @@ impl Trainer {
         Ok(())
     }
 
-    /// The network with the weights of `path` (`--init`), which must be the same network.
-    fn load_init(&self, path: &Path, net: SrNet) -> anyhow::Result<SrNet> {
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("reading {name}"))?;
-        let card = mrisr::model::card::read_card(&name, &bytes)?;
+    /// The network with the weights of `init` (`--init`), which must be the same network.
+    fn load_init(&self, init: &InitWeights, net: SrNet) -> anyhow::Result<SrNet> {
+        let (name, card) = (&init.name, &init.card);
         anyhow::ensure!(
             card.net == self.cfg.net,
             "{name}: a {} blocks x {} channels network; this run trains {} x {} (pick the \
@@ -294,7 +310,7 @@ impl Trainer {
                 card.degradation, self.card_template.degradation
             );
         }
-        let (net, _) = weights::load_into(&name, &bytes, net)?;
+        let net = weights::load_into(name, &init.bytes, card, net)?;
         eprintln!("starting from {name} ({}, {} steps)", card.name, card.steps);
         Ok(net)
     }
@@ -321,6 +337,25 @@ impl Trainer {
             .load(dir.join("optimizer.bin"))
             .map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
         Ok((net, optim, state))
+    }
+}
+
+/// The loss of one batch: MSE, plus the weighted VGG16 feature distance for a perceptual run
+/// (`vgg` must then be given).
+pub fn training_loss(
+    net: &SrNet,
+    x: Tensor<5>,
+    y: Tensor<5>,
+    kind: &LossKind,
+    vgg: Option<&Vgg16Features>,
+) -> Tensor<1> {
+    let pred = net.forward(x);
+    let mse = (pred.clone() - y.clone()).powi_scalar(2).mean();
+    match (kind, vgg) {
+        (LossKind::Perceptual { weight }, Some(vgg)) => {
+            mse + perceptual_distance(vgg, pred, y).mul_scalar(*weight)
+        }
+        _ => mse,
     }
 }
 

@@ -233,7 +233,7 @@ fn tiny_model_learns_on_real_data() {
         dir: init_dir.clone(),
         card_template: card.clone(),
         export: None,
-        init: Some(export.clone()),
+        init: Some(trainer::train::InitWeights::read(&export).unwrap()),
     };
     let fine = from_export(net_cfg)
         .run(&pairs, &val, false, Arc::new(AtomicBool::new(false)))

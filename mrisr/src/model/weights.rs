@@ -28,13 +28,14 @@ pub fn save(net: &SrNet, card: &ModelCard) -> Result<Vec<u8>> {
 /// tensor the network needs is there with the right shape (and nothing else is).
 pub fn load(name: &str, bytes: &[u8], device: &Device) -> Result<(SrNet, ModelCard)> {
     let card = read_card(name, bytes)?;
-    load_into(name, bytes, card.net.init(device))
+    let net = load_into(name, bytes, &card, card.net.init(device))?;
+    Ok((net, card))
 }
 
-/// Loads a weight file into an existing network (the trainer's, on an autodiff device, to start
-/// from earlier weights), with the same checks as [`load`]; the card's network must be `net`'s.
-pub fn load_into(name: &str, bytes: &[u8], mut net: SrNet) -> Result<(SrNet, ModelCard)> {
-    let card = read_card(name, bytes)?;
+/// Loads the tensors of a weight file into `net`, a network built for `card.net` (the file's
+/// card, from [`read_card`]): the trainer's, on an autodiff device, when it starts from earlier
+/// weights. Same checks as [`load`].
+pub fn load_into(name: &str, bytes: &[u8], card: &ModelCard, mut net: SrNet) -> Result<SrNet> {
     let bad = |reason: String| Error::Weights {
         path: name.into(),
         reason,
@@ -53,5 +54,5 @@ pub fn load_into(name: &str, bytes: &[u8], mut net: SrNet) -> Result<(SrNet, Mod
             card.net.blocks, card.net.channels, missing, applied.unused, applied.errors
         )));
     }
-    Ok((net, card))
+    Ok(net)
 }
