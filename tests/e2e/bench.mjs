@@ -17,8 +17,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { launch } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,19 +32,12 @@ const native = arg('native', '');
 const dicomDir = path.join(repo, '../shared/data/dicom/pykneer_subject01_DESS_echo1');
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-bench-'));
 const weightsDir = process.env.MRISR_E2E_WEIGHTS || null;
-const { chromium } = createRequire(path.join(here, 'noop.js'))('playwright-core');
 
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timePage(pkgDir, backends) {
   const srv = await serve(path.join(repo, 'www'), { weightsDir, pkgDir });
-  const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-b-')), {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, acceptDownloads: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--disable-background-networking'],
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
-  page.setDefaultTimeout(600000);
-  const phase = p => page.waitForFunction(ps => ps.includes(document.body.dataset.phase), [].concat(p));
+  const { page, phase, close } = await launch({ timeout: 600000 });
   try {
     await page.goto(`http://127.0.0.1:${srv.port}/index.html`);
     await phase(['ready']);
@@ -83,7 +76,7 @@ async function timePage(pkgDir, backends) {
     }
     return { times, dims };
   } finally {
-    await ctx.close();
+    await close();
     await srv.close();
   }
 }

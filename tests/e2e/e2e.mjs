@@ -17,12 +17,11 @@
 //
 // Last line: "N passed, M failed"; the exit code is non-zero if anything failed.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { execSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { launch } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,8 +33,6 @@ const out = path.resolve(arg('out', path.join(here, 'out')));
 const TIMEOUT = +(process.env.MRISR_E2E_TIMEOUT_MS || 180000);
 fs.mkdirSync(out, { recursive: true });
 
-const require = createRequire(path.join(here, 'noop.js'));
-const { chromium } = require('playwright-core');
 
 let passed = 0, failed = 0;
 const pending = [];
@@ -112,20 +109,9 @@ const weightsDir = process.env.MRISR_E2E_WEIGHTS || null;
 const hasWeights = fs.existsSync(path.join(weightsDir || path.join(www, 'weights'), 'index.json'));
 const srv = await serve(www, { weightsDir });
 const origin = `http://127.0.0.1:${srv.port}`;
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-e2e-'));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  acceptDownloads: true,
-  viewport: { width: 1440, height: 900 },
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--no-first-run', '--disable-quic', '--disable-domain-reliability'],
-});
+const { ctx, page, phase, close } = await launch({ timeout: TIMEOUT });
 const requests = [];
 ctx.on('request', r => requests.push(r.url()));
-const page = ctx.pages()[0] || await ctx.newPage();
-page.setDefaultTimeout(TIMEOUT);
 const errors = [], cspViolations = [];
 page.on('pageerror', e => { errors.push(e.message); console.log(`[pageerror] ${e.message}`); });
 page.on('console', m => {
@@ -133,7 +119,6 @@ page.on('console', m => {
   if (/Content Security Policy/i.test(t)) cspViolations.push(t);
   if (m.type() === 'error' || process.env.MRISR_E2E_VERBOSE) console.log(`[console.${m.type()}] ${t}`);
 });
-const phase = p => page.waitForFunction(ps => ps.includes(document.body.dataset.phase), [].concat(p));
 const currentPhase = () => page.evaluate(() => document.body.dataset.phase);
 
 async function download(buttonSel, what, file) {
@@ -325,10 +310,10 @@ try {
     pending.push('super-resolution on WebGPU and CPU vs native: no weights/index.json (the model is not published yet; set MRISR_E2E_WEIGHTS)');
   } else {
     await step('the model menu lists the published models; picking one loads its card', async () => {
-      const n = await page.$$eval('#model option', os => os.length);
+      const n = await page.$$eval('#model option', opts => opts.length);
       if (n < 2) { pending.push('model menu: the weights folder lists one model'); return 'one model: menu hidden'; }
       assert(!(await page.isHidden('#model-row')), 'menu hidden with several models');
-      const titles = await page.$$eval('#model option', os => os.map(o => o.textContent));
+      const titles = await page.$$eval('#model option', opts => opts.map(o => o.textContent));
       const heading = () => page.textContent('#model-info h3');
       const first = await heading();
       await page.selectOption('#model', '1');
@@ -446,9 +431,8 @@ try {
 } catch (e) {
   check('test harness', false, e.stack);
 } finally {
-  await ctx.close().catch(() => {});
+  await close().catch(() => {});
   await srv.close();
-  fs.rmSync(profile, { recursive: true, force: true });
 }
 fs.writeFileSync(path.join(out, 'requests.txt'), requests.join('\n') + '\n');
 for (const p of pending) console.log(`PENDING ${p}`);

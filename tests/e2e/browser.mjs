@@ -1,0 +1,33 @@
+// Headless Chromium for the e2e test and the browser benchmark: Debian's /usr/bin/chromium
+// (or $CHROMIUM) through playwright-core, with WebGPU on (SwiftShader where there is no GPU)
+// and Chromium's own background traffic off, so every request recorded is the page's.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { chromium } = createRequire(path.join(here, 'noop.js'))('playwright-core');
+
+// -> { ctx, page, phase, close }; phase(p) waits until the page's data-phase is one of p.
+export async function launch({ timeout = 180000, viewport = { width: 1440, height: 900 } } = {}) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'mrisr-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    acceptDownloads: true,
+    viewport,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--no-first-run', '--disable-quic', '--disable-domain-reliability'],
+  });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  page.setDefaultTimeout(timeout);
+  const phase = p => page.waitForFunction(ps => ps.includes(document.body.dataset.phase), [].concat(p));
+  const close = async () => {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  };
+  return { ctx, page, phase, close };
+}
