@@ -10,7 +10,6 @@ use burn::optim::{AdamConfig, GradientsParams};
 use clap::Args;
 use mrisr::degrade::Degradation;
 use mrisr::infer::{TileOptions, block_on, run_tiled};
-use mrisr::model::card::LossKind;
 use mrisr::model::card::Preset;
 use mrisr::normalize::Normalization;
 use rand::SeedableRng;
@@ -19,7 +18,7 @@ use rand::rngs::StdRng;
 use crate::data::{Named, make_pairs};
 use crate::device::{self, BackendChoice};
 use crate::perceptual::Vgg16Features;
-use crate::train::{batch, training_loss};
+use crate::train::{PERCEPTUAL_WEIGHT, batch, loss_kind, training_loss};
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
@@ -64,11 +63,25 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.repeat > 0 && args.train_steps > 0,
         "--repeat and --train-steps must be > 0"
     );
+    // Checked before anything is timed, not after the inference rows.
+    anyhow::ensure!(
+        args.edge >= args.block,
+        "--edge {} is smaller than --block {}: no training block fits in the crop",
+        args.edge,
+        args.block
+    );
     let (device, line) = device::select(args.backend)?;
     let hr = mrisr::io::nifti::read_nifti_volume(&args.volume)
         .with_context(|| format!("reading {}", args.volume.display()))?;
-    let crop = mrisr::volume::center_crop(&hr, [args.edge; 3]);
     let deg: Degradation = "slices:2".parse().expect("a valid degradation");
+    let crop = deg.crop_to_multiple(&mrisr::volume::center_crop(&hr, [args.edge; 3]));
+    deg.validate(crop.dims).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: a {:?}-voxel crop cannot be degraded ({deg}): {e}",
+            args.volume.display(),
+            crop.dims
+        )
+    })?;
     let lowres = deg.apply(&crop);
     let voxels = crop.len() as f64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -146,9 +159,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let pairs = make_pairs(&named, &deg, args.block);
     anyhow::ensure!(
         !pairs.is_empty(),
-        "--edge {} is smaller than --block {}",
-        args.edge,
-        args.block
+        "{}: no {}³ block of tissue in the {:?}-voxel crop",
+        args.volume.display(),
+        args.block,
+        crop.dims
     );
     let ad = device.autodiff();
     let vgg = if args.losses.iter().any(|l| l == "perceptual") {
@@ -158,10 +172,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     for preset in &args.presets {
         for loss_name in &args.losses {
-            let loss_kind = match loss_name.as_str() {
-                "perceptual" => LossKind::Perceptual { weight: 0.01 },
-                _ => LossKind::Mse,
-            };
+            let loss_kind = loss_kind(loss_name, PERCEPTUAL_WEIGHT);
             let cfg = preset.config();
             let mut net = cfg.init_with(&ad, false);
             let mut optim = AdamConfig::new().init();

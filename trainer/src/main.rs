@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use mrisr::degrade::Degradation;
-use mrisr::model::card::{LossKind, ModelCard, Preset};
+use mrisr::model::card::{ModelCard, Preset};
 
 #[derive(Parser)]
 #[command(
@@ -53,7 +53,7 @@ struct TrainArgs {
     #[arg(long, default_value = "mse", value_parser = ["mse", "perceptual"])]
     loss: String,
     /// Weight of the perceptual term.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = train::PERCEPTUAL_WEIGHT)]
     perceptual_weight: f32,
     /// Simulated acquisition to undo, e.g. `slices:2` (x2 thicker slices along the slice axis)
     /// or `kspace:2` (x2 in-plane k-space truncation).
@@ -112,15 +112,16 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
+    // Read first: a wrong --init file fails at once, not after the data has loaded.
+    let init = args
+        .init
+        .as_deref()
+        .map(train::InitWeights::read)
+        .transpose()?;
     let (device, device_line) = device::select(args.backend)?;
     eprintln!("device: {device_line}");
     let net = args.preset.config();
-    let loss = match args.loss.as_str() {
-        "perceptual" => LossKind::Perceptual {
-            weight: args.perceptual_weight,
-        },
-        _ => LossKind::Mse,
-    };
+    let loss = train::loss_kind(&args.loss, args.perceptual_weight);
     let name = args.name.clone().unwrap_or_else(|| {
         format!(
             "{}-{}-{}",
@@ -170,11 +171,6 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
     card.loss = loss.clone();
     card.block = args.block;
     card.train_data = split.train.iter().map(|n| n.name.clone()).collect();
-    let init = args
-        .init
-        .as_deref()
-        .map(train::InitWeights::read)
-        .transpose()?;
     card.started_from = init.as_ref().map(train::InitWeights::describe);
     card.held_out = split
         .val
