@@ -114,3 +114,4 @@ for (const [name, ts] of rows) {
   const m = median(ts);
   console.log(`| ${name} | ${m.toFixed(2)} | ${Math.round(voxels / m)} | ${(m / base).toFixed(2)} |`);
 }
+fs.rmSync(out, { recursive: true, force: true });
