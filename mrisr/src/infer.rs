@@ -6,6 +6,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::model::SrNet;
+pub use crate::tiles::Progress;
 use crate::tiles::{self, Tile};
 use crate::{Error, Result, Volume};
 
@@ -29,14 +30,6 @@ impl TileOptions {
     }
 }
 
-/// Progress report: tiles done and voxels done so far, out of the totals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    pub tiles_done: usize,
-    pub tiles_total: usize,
-    pub voxels_done: usize,
-    pub voxels_total: usize,
-}
 
 /// Applies `net` to `input` (already on the target grid and normalised), tile by tile.
 ///

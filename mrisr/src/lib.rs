@@ -5,15 +5,18 @@
 //! (simulated acquisition, baseline upsampling, the network's frame) -> `model` + `infer` +
 //! `pipeline` (the network, tiled) -> `metrics` -> `io` (NIfTI / DICOM).
 //!
-//! Everything except `model::{net, weights}`, `infer` and `pipeline` builds without burn
-//! (feature `nn`), and all of it builds for wasm32-unknown-unknown.
+//! The network runs on mrisr's own CPU engine (`engine`, no burn) or on burn (`model::{net,
+//! weights}`, `infer`: feature `nn`, for GPUs and training). Everything builds for
+//! wasm32-unknown-unknown.
 
 pub mod degrade;
+pub mod engine;
 pub mod error;
 pub mod io;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod pipeline;
 pub mod resample;
 pub mod task;
 pub mod tiles;
@@ -21,8 +24,6 @@ pub mod volume;
 
 #[cfg(feature = "nn")]
 pub mod infer;
-#[cfg(feature = "nn")]
-pub mod pipeline;
 
 pub use error::{Error, Result};
 pub use volume::{Affine, Metadata, Volume};

@@ -26,23 +26,38 @@ impl Tile {
     }
 }
 
+/// Progress report: tiles done and voxels done so far, out of the totals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub tiles_done: usize,
+    pub tiles_total: usize,
+    pub voxels_done: usize,
+    pub voxels_total: usize,
+}
+
 /// Covers `dims` with tiles whose cores are at most `core` voxels per axis, each with `halo`
 /// voxels of context on every side (where the volume has them).
 pub fn plan(dims: [usize; 3], core: usize, halo: usize) -> Vec<Tile> {
-    assert!(core > 0, "tile core must be at least one voxel");
-    let starts = |n: usize| (0..n).step_by(core).collect::<Vec<_>>();
-    let (si, sj, sk) = (starts(dims[0]), starts(dims[1]), starts(dims[2]));
+    plan_axes(dims, [core; 3], [halo; 3])
+}
+
+/// [`plan`] with a core edge and a halo per axis (the CPU engine's columns: whole along k).
+pub fn plan_axes(dims: [usize; 3], core: [usize; 3], halo: [usize; 3]) -> Vec<Tile> {
+    assert!(core.iter().all(|&c| c > 0), "tile core must be at least one voxel");
+    let starts = |a: usize| (0..dims[a]).step_by(core[a]).collect::<Vec<_>>();
+    let (si, sj, sk) = (starts(0), starts(1), starts(2));
     let mut tiles = Vec::with_capacity(si.len() * sj.len() * sk.len());
     for &k in &sk {
         for &j in &sj {
             for &i in &si {
                 let core_start = [i, j, k];
                 let core_size: [usize; 3] =
-                    std::array::from_fn(|a| core.min(dims[a] - core_start[a]));
+                    std::array::from_fn(|a| core[a].min(dims[a] - core_start[a]));
                 let read_start: [usize; 3] =
-                    std::array::from_fn(|a| core_start[a].saturating_sub(halo));
-                let read_end: [usize; 3] =
-                    std::array::from_fn(|a| (core_start[a] + core_size[a] + halo).min(dims[a]));
+                    std::array::from_fn(|a| core_start[a].saturating_sub(halo[a]));
+                let read_end: [usize; 3] = std::array::from_fn(|a| {
+                    (core_start[a] + core_size[a] + halo[a]).min(dims[a])
+                });
                 let read_size = std::array::from_fn(|a| read_end[a] - read_start[a]);
                 tiles.push(Tile {
                     read_start,

@@ -51,9 +51,15 @@ enum Command {
         /// Compute device.
         #[arg(long, value_enum, default_value = "cpu")]
         device: DeviceArg,
-        /// Largest tile (voxels, halo included) sent to the device at once.
+        /// burn devices (wgpu, burn-cpu): largest tile (voxels, halo included) sent at once.
         #[arg(long, default_value_t = 96 * 96 * 96)]
         max_tile_voxels: usize,
+        /// CPU engine: memory for its plane buffers, in MiB (wider columns, less recomputation).
+        #[arg(long, default_value_t = mrisr::engine::DEFAULT_MEMORY_BUDGET >> 20)]
+        memory_mib: usize,
+        /// CPU engine: threads (default: one per CPU core).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Axis (0, 1 or 2, in the volume's NIfTI order) to treat as the low-resolution one;
         /// default: the one with the largest voxel spacing.
         #[arg(long)]
@@ -71,10 +77,12 @@ struct Pick {
     volume: usize,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DeviceArg {
-    /// burn's pure-Rust CPU backend.
+    /// mrisr's CPU engine: direct SIMD convolutions on every core (the fastest on a CPU).
     Cpu,
+    /// burn's pure-Rust CPU backend (the trainer's; slower, kept for comparison).
+    BurnCpu,
     /// The default GPU through wgpu (Vulkan, Metal, DX12).
     Wgpu,
 }
@@ -104,19 +112,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pick,
             device,
             max_tile_voxels,
+            memory_mib,
+            threads,
             axis,
         } => {
             let volume = load(&input, &pick)?;
-            let bytes = std::fs::read(&weights)
-                .with_context(|| format!("reading {}", weights.display()))?;
-            let device = match device {
-                DeviceArg::Cpu => burn::tensor::Device::flex(),
-                DeviceArg::Wgpu => {
-                    burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
-                }
-            };
-            let (net, card) =
-                mrisr::model::weights::load(&weights.display().to_string(), &bytes, &device)?;
+            let name = weights.display().to_string();
+            let bytes = std::fs::read(&weights).with_context(|| format!("reading {name}"))?;
+            let card = mrisr::model::card::read_card(&name, &bytes)?;
             eprintln!(
                 "model: {} ({}), undoes {}",
                 card.name,
@@ -128,22 +131,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .expect("static template")
                     .progress_chars("=> "),
             );
-            let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
+            let mut progress = |p: mrisr::tiles::Progress| {
+                bar.set_length(p.voxels_total as u64);
+                bar.set_position(p.voxels_done as u64);
+                bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
+                true
+            };
             let started = std::time::Instant::now();
-            let result = mrisr::infer::block_on(mrisr::pipeline::upscale(
-                &net,
-                &card,
-                &volume,
-                axis,
-                opts,
-                &device,
-                &mut |p| {
-                    bar.set_length(p.voxels_total as u64);
-                    bar.set_position(p.voxels_done as u64);
-                    bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
-                    true
-                },
-            ))?;
+            let result = if device == DeviceArg::Cpu {
+                if let Some(n) = threads {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .build_global()
+                        .context("setting the number of threads")?;
+                }
+                let (net, _) = mrisr::engine::CpuNet::from_weight_file(&name, &bytes)?;
+                eprintln!(
+                    "device: cpu (mrisr engine, {} threads)",
+                    rayon::current_num_threads()
+                );
+                mrisr::pipeline::upscale_cpu(
+                    &net,
+                    &card,
+                    &volume,
+                    axis,
+                    memory_mib << 20,
+                    &mut progress,
+                )?
+            } else {
+                let device = match device {
+                    DeviceArg::Wgpu => {
+                        burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+                    }
+                    _ => burn::tensor::Device::flex(),
+                };
+                let (net, _) = mrisr::model::weights::load(&name, &bytes, &device)?;
+                let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
+                mrisr::infer::block_on(mrisr::pipeline::upscale(
+                    &net,
+                    &card,
+                    &volume,
+                    axis,
+                    opts,
+                    &device,
+                    &mut progress,
+                ))?
+            };
             bar.finish_and_clear();
             let seconds = started.elapsed().as_secs_f64();
             eprintln!(

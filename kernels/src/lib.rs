@@ -1,0 +1,372 @@
+//! mrisr's CPU engine kernels: the 3x3x3 convolution of one output plane, in SIMD (pulp: AVX-512 or AVX2+FMA on x86-64,
+//! NEON on aarch64, simd128 in WebAssembly, chosen at run time where the CPU decides).
+//!
+//! Layout: a plane is `(ny + 2) x (nx + 2)` voxels, x fastest, each voxel `stride` channels
+//! (channels-last), with a one-voxel border that stays zero: that border is the network's
+//! "same" zero padding, so the inner loops need no bounds checks. A plane outside the volume
+//! (above the top or below the bottom slice) is a plane of zeros.
+//!
+//! Register blocking: one call computes `XB` neighbouring voxels of a row times `VB` SIMD
+//! vectors of output channels, all in registers, over the 27 taps and every input channel:
+//! per (tap, input channel) `VB` weight loads and `XB` broadcasts feed `XB * VB` FMAs.
+//! Bias, ReLU and the residual add (`skip + scale * conv`) are applied before the one store.
+//!
+//! Tested through `mrisr::engine` (against a plain convolution and against burn).
+
+use pulp::Simd;
+
+/// Weights of one convolution, packed for the kernel: `[tap][cin][cout_p]` with the 27 taps in
+/// (dz, dy, dx) order and output channels padded with zeros to `cout_p`.
+#[derive(Clone, Debug)]
+pub struct PackedConv {
+    pub cin: usize,
+    pub cout: usize,
+    pub cout_p: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl PackedConv {
+    /// Packs PyTorch/burn weights `[cout][cin][3][3][3]` (cross-correlation, depth first).
+    pub fn pack(cin: usize, cout: usize, cout_p: usize, weight: &[f32], bias: &[f32]) -> Self {
+        assert_eq!(weight.len(), cout * cin * 27);
+        assert_eq!(bias.len(), cout);
+        let mut weights = vec![0.0; 27 * cin * cout_p];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for tap in 0..27 {
+                    weights[(tap * cin + ci) * cout_p + co] = weight[(co * cin + ci) * 27 + tap];
+                }
+            }
+        }
+        let mut b = vec![0.0; cout_p];
+        b[..cout].copy_from_slice(bias);
+        Self {
+            cin,
+            cout,
+            cout_p,
+            weights,
+            bias: b,
+        }
+    }
+}
+
+/// The part of a plane to compute: interior rows `y0..y1` and columns `x0..x1` (0-based,
+/// without the border), and the plane's interior width `nx`.
+#[derive(Clone, Copy, Debug)]
+pub struct Region {
+    pub nx: usize,
+    pub x0: usize,
+    pub x1: usize,
+    pub y0: usize,
+    pub y1: usize,
+}
+
+/// What is done to the sum before it is stored.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub relu: bool,
+    /// `out = skip + scale * conv`, `skip` laid out like the output plane.
+    pub skip: Option<(&'a [f32], f32)>,
+}
+
+/// Input planes z-1, z, z+1 with their channel stride.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub planes: [&'a [f32]; 3],
+    pub stride: usize,
+}
+
+/// Computes rows `region.y0..region.y1` of an output plane whose rows from `region.y0` on are
+/// `out` (that is, `out` starts at padded row `region.y0 + 1`). Output channel stride is
+/// `conv.cout_p`. Splitting `out` by rows is how callers run threads.
+pub fn conv_rows(conv: &PackedConv, input: Inputs, region: Region, epi: Epilogue, out: &mut [f32]) {
+    let job = ConvRows {
+        conv,
+        input,
+        region,
+        epi,
+        out,
+    };
+    // MRISR_SIMD=v3 holds an AVX-512 machine to AVX2 (benchmarks of the two paths).
+    #[cfg(target_arch = "x86_64")]
+    if std::env::var("MRISR_SIMD").as_deref() == Ok("v3") {
+        if let Some(v3) = pulp::x86::V3::try_new() {
+            return pulp::Simd::vectorize(v3, job);
+        }
+    }
+    pulp::Arch::new().dispatch(job);
+}
+
+/// Like [`conv_rows`] for a convolution with one output channel (the network's tail), written
+/// to a plain `nx`-wide plane without border or channels (`out` starts at row `region.y0`).
+/// A skip plane here is a one-channel plane with the border (the network's input).
+pub fn conv_rows_to_scalar(
+    conv: &PackedConv,
+    input: Inputs,
+    region: Region,
+    epi: Epilogue,
+    out: &mut [f32],
+) {
+    pulp::Arch::new().dispatch(DotRows {
+        conv,
+        input,
+        region,
+        epi,
+        out,
+    });
+}
+
+struct ConvRows<'a> {
+    conv: &'a PackedConv,
+    input: Inputs<'a>,
+    region: Region,
+    epi: Epilogue<'a>,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for ConvRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let lanes = S::F32_LANES;
+        assert_eq!(self.conv.cout_p % lanes, 0, "output channels padded to the SIMD width");
+        let vectors = self.conv.cout_p / lanes;
+        // Accumulators fill the register file: 32 vector registers with AVX-512 (and NEON),
+        // 16 elsewhere, less the weights and the broadcast.
+        let wide = lanes == 16;
+        let widest = if wide { 4 } else { 2 };
+        let vb = [4, 2, 1]
+            .into_iter()
+            .find(|&v| v <= widest && vectors % v == 0)
+            .unwrap_or(1);
+        match (vb, wide) {
+            (4, _) => run::<S, 4, 6>(simd, self),
+            (2, true) => run::<S, 2, 12>(simd, self),
+            (1, true) => run::<S, 1, 24>(simd, self),
+            (2, false) => run::<S, 2, 6>(simd, self),
+            _ => run::<S, 1, 12>(simd, self),
+        }
+    }
+}
+
+#[inline(always)]
+fn run<S: Simd, const VB: usize, const XB: usize>(simd: S, job: ConvRows) {
+    let ConvRows {
+        conv,
+        input,
+        region,
+        epi,
+        out,
+    } = job;
+    let lanes = S::F32_LANES;
+    let cs = conv.cout_p;
+    let row_len = (region.nx + 2) * cs;
+    let rows = region.y1 - region.y0;
+    assert!(out.len() >= rows * row_len);
+    // Rows up to padded row y1 + 1 are read.
+    let plane_len = (region.nx + 2) * (region.y1 + 2) * input.stride;
+    for p in input.planes {
+        assert!(p.len() >= plane_len, "input plane too short for the region");
+    }
+    assert!(region.x1 <= region.nx && region.x0 <= region.x1);
+    assert!(conv.weights.len() == 27 * conv.cin * cs && conv.bias.len() == cs);
+    if let Some((skip, _)) = epi.skip {
+        assert!(skip.len() >= (region.y1 + 1) * row_len);
+    }
+    for y in region.y0..region.y1 {
+        let out_row = &mut out[(y - region.y0) * row_len..(y - region.y0 + 1) * row_len];
+        for g in (0..cs).step_by(VB * lanes) {
+            // SAFETY (the blocks): the asserts above bound every index a block touches:
+            // rows y..y+2 of planes holding region.y1 + 2 rows, columns up to x1 + 1 < nx + 2.
+            let width = region.x1 - region.x0;
+            if width >= XB {
+                // Whole blocks; the last one ends at x1 and may redo a few voxels of the one
+                // before (same inputs, same result), so no slow remainder loop is needed.
+                let mut x = region.x0;
+                loop {
+                    let at = x.min(region.x1 - XB);
+                    unsafe { block::<S, VB, XB>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    x += XB;
+                    if x >= region.x1 {
+                        break;
+                    }
+                }
+            } else {
+                // Narrower than a block (small volumes): blocks of 4 with the same overlap, then
+                // single voxels.
+                let mut x = region.x0;
+                while width >= 4 && x < region.x1 {
+                    let at = x.min(region.x1 - 4);
+                    unsafe { block::<S, VB, 4>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    x += 4;
+                }
+                while x < region.x1 {
+                    unsafe { block::<S, VB, 1>(simd, conv, input, region.nx, y, x, g, epi, out_row) };
+                    x += 1;
+                }
+            }
+        }
+    }
+}
+
+/// `XB` voxels starting at interior column `x` of interior row `y`, output channels
+/// `g..g + VB * lanes`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<S: Simd, const VB: usize, const XB: usize>(
+    simd: S,
+    conv: &PackedConv,
+    input: Inputs,
+    nx: usize,
+    y: usize,
+    x: usize,
+    g: usize,
+    epi: Epilogue,
+    out_row: &mut [f32],
+) {
+    let lanes = S::F32_LANES;
+    let cs_out = conv.cout_p;
+    let cs_in = input.stride;
+    let cin = conv.cin;
+    let w = conv.weights.as_ptr();
+    let mut acc = [[simd.splat_f32s(0.0); VB]; XB];
+    for (v, a) in acc[0].iter_mut().enumerate() {
+        *a = unsafe { load::<S>(conv.bias.as_ptr().add(g + v * lanes)) };
+    }
+    for xb in 1..XB {
+        acc[xb] = acc[0];
+    }
+    let row_stride = (nx + 2) * cs_in;
+    for (dz, plane) in input.planes.iter().enumerate() {
+        let p = plane.as_ptr();
+        for dy in 0..3 {
+            // Padded row y + dy holds interior row y + dy - 1: the tap's row.
+            let row = unsafe { p.add((y + dy) * row_stride) };
+            for dx in 0..3 {
+                let tap = (dz * 3 + dy) * 3 + dx;
+                // Padded column x + xb + dx is interior column x + xb + dx - 1.
+                let src = unsafe { row.add((x + dx) * cs_in) };
+                let wt = unsafe { w.add(tap * cin * cs_out + g) };
+                for ci in 0..cin {
+                    let mut wv = [simd.splat_f32s(0.0); VB];
+                    for (v, wv) in wv.iter_mut().enumerate() {
+                        *wv = unsafe { load::<S>(wt.add(ci * cs_out + v * lanes)) };
+                    }
+                    for (xb, acc) in acc.iter_mut().enumerate() {
+                        let a = simd.splat_f32s(unsafe { *src.add(xb * cs_in + ci) });
+                        for v in 0..VB {
+                            acc[v] = simd.mul_add_f32s(a, wv[v], acc[v]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let skip_row = epi.skip.map(|(s, scale)| {
+        // The skip plane has the output's layout; its padded row y + 1 is this row.
+        (unsafe { s.as_ptr().add((y + 1) * (nx + 2) * cs_out) }, scale)
+    });
+    let zero = simd.splat_f32s(0.0);
+    for (xb, acc) in acc.iter().enumerate() {
+        let off = (x + 1 + xb) * cs_out + g;
+        for (v, &a) in acc.iter().enumerate() {
+            let mut r = a;
+            if epi.relu {
+                r = simd.max_f32s(r, zero);
+            }
+            if let Some((s, scale)) = skip_row {
+                let sv = unsafe { load::<S>(s.add(off + v * lanes)) };
+                r = simd.mul_add_f32s(r, simd.splat_f32s(scale), sv);
+            }
+            debug_assert!(off + (v + 1) * lanes <= out_row.len());
+            unsafe { store::<S>(out_row.as_mut_ptr().add(off + v * lanes), r) };
+        }
+    }
+}
+
+struct DotRows<'a> {
+    conv: &'a PackedConv,
+    input: Inputs<'a>,
+    region: Region,
+    epi: Epilogue<'a>,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for DotRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let DotRows {
+            conv,
+            input,
+            region,
+            epi,
+            out,
+        } = self;
+        assert_eq!(conv.cout, 1);
+        let lanes = S::F32_LANES;
+        let cs = input.stride;
+        assert!(cs % lanes == 0 && conv.cin <= cs, "input channels padded to the SIMD width");
+        // Repack the weights to [tap][cs] so a tap's weights are contiguous vectors.
+        let mut w = vec![0.0f32; 27 * cs];
+        for tap in 0..27 {
+            for ci in 0..conv.cin {
+                w[tap * cs + ci] = conv.weights[(tap * conv.cin + ci) * conv.cout_p];
+            }
+        }
+        let nx = region.nx;
+        let row_stride = (nx + 2) * cs;
+        assert!(out.len() >= (region.y1 - region.y0) * nx);
+        for p in input.planes {
+            assert!(p.len() >= (region.y1 + 2) * row_stride);
+        }
+        if let Some((skip, _)) = epi.skip {
+            // A one-channel plane with the border (the network's input).
+            assert!(skip.len() >= (region.y1 + 1) * (nx + 2));
+        }
+        for y in region.y0..region.y1 {
+            for x in region.x0..region.x1 {
+                let mut acc = simd.splat_f32s(0.0);
+                for (dz, plane) in input.planes.iter().enumerate() {
+                    for dy in 0..3 {
+                        for dx in 0..3 {
+                            let tap = (dz * 3 + dy) * 3 + dx;
+                            let src = (y + dy) * row_stride + (x + dx) * cs;
+                            for c in (0..cs).step_by(lanes) {
+                                // SAFETY: bounded by the asserts on plane lengths above.
+                                let (a, b) = unsafe {
+                                    (
+                                        load::<S>(plane.as_ptr().add(src + c)),
+                                        load::<S>(w.as_ptr().add(tap * cs + c)),
+                                    )
+                                };
+                                acc = simd.mul_add_f32s(a, b, acc);
+                            }
+                        }
+                    }
+                }
+                let mut r = simd.reduce_sum_f32s(acc) + conv.bias[0];
+                if epi.relu {
+                    r = r.max(0.0);
+                }
+                if let Some((s, scale)) = epi.skip {
+                    r = s[(y + 1) * (nx + 2) + x + 1] + scale * r;
+                }
+                out[(y - region.y0) * nx + x] = r;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
+    unsafe { (p as *const S::f32s).read_unaligned() }
+}
+
+#[inline(always)]
+unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
+    unsafe { (p as *mut S::f32s).write_unaligned(v) }
+}

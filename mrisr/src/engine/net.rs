@@ -1,0 +1,182 @@
+//! The network as the CPU engine runs it: a list of convolutions, each reading one tensor and
+//! writing another, read from the same weight file as burn's `SrNet` (no burn here).
+
+use super::kernel::PackedConv;
+use crate::model::card::SrNetConfig;
+use crate::model::card::{ModelCard, read_card};
+use crate::{Error, Result};
+
+/// Feature channels are stored padded to a multiple of this (the widest SIMD vector, AVX-512's
+/// 16 floats), so every vector load is whole.
+pub const CHANNEL_ALIGN: usize = 16;
+
+/// Index of a tensor of the network (0 = the input, the last = the output).
+pub type TensorId = usize;
+
+/// One convolution and what it reads and writes.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub conv: PackedConv,
+    pub input: TensorId,
+    pub output: TensorId,
+    pub relu: bool,
+    /// Residual add: `output = skip + scale * conv(input)`.
+    pub skip: Option<(TensorId, f32)>,
+}
+
+/// The network, ready for the CPU engine. Same arithmetic as `model::SrNet::forward`.
+#[derive(Clone, Debug)]
+pub struct CpuNet {
+    pub config: SrNetConfig,
+    /// In an order where every tensor is written before it is read.
+    pub layers: Vec<Layer>,
+    /// Channel stride of each tensor (1 for the input and the output).
+    pub strides: Vec<usize>,
+}
+
+impl CpuNet {
+    /// Reads a weight file (see `model::weights`): its card, and every tensor the card's
+    /// network needs with the right shape, in f16 or f32. `name` is used in error messages.
+    pub fn from_weight_file(name: &str, bytes: &[u8]) -> Result<(Self, ModelCard)> {
+        let card = read_card(name, bytes)?;
+        let bad = |reason: String| Error::Weights {
+            path: name.into(),
+            reason,
+        };
+        let file = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let cfg = card.net;
+        let c = cfg.channels;
+        let mut expected: Vec<String> = Vec::new();
+        let mut conv = |prefix: &str, cin: usize, cout: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+            let w = tensor(&file, &format!("{prefix}.weight"), &[cout, cin, 3, 3, 3]);
+            let b = tensor(&file, &format!("{prefix}.bias"), &[cout]);
+            expected.push(format!("{prefix}.weight"));
+            expected.push(format!("{prefix}.bias"));
+            Ok((w.map_err(&bad)?, b.map_err(&bad)?))
+        };
+        let head = conv("head", 1, c)?;
+        let blocks = (0..cfg.blocks)
+            .map(|b| Ok((conv(&format!("blocks.{b}.conv1"), c, c)?, conv(&format!("blocks.{b}.conv2"), c, c)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let body = conv("body", c, c)?;
+        let tail = conv("tail", c, 1)?;
+        let unexpected: Vec<_> = file
+            .names()
+            .into_iter()
+            .filter(|n| !expected.iter().any(|e| e == *n))
+            .collect();
+        if !unexpected.is_empty() {
+            return Err(bad(format!(
+                "weights do not fit the network ({} blocks x {c} channels in the card): \
+                 unexpected {unexpected:?}",
+                cfg.blocks
+            )));
+        }
+        Ok((Self::build(cfg, head, blocks, body, tail), card))
+    }
+
+    /// Assembles the layer list (see `model::net` for the diagram).
+    fn build(
+        config: SrNetConfig,
+        head: (Vec<f32>, Vec<f32>),
+        blocks: Vec<((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>))>,
+        body: (Vec<f32>, Vec<f32>),
+        tail: (Vec<f32>, Vec<f32>),
+    ) -> Self {
+        let c = config.channels;
+        let cp = c.div_ceil(CHANNEL_ALIGN) * CHANNEL_ALIGN;
+        let pack = |cin, cout, cout_p, (w, b): (Vec<f32>, Vec<f32>)| {
+            PackedConv::pack(cin, cout, cout_p, &w, &b)
+        };
+        let mut strides = vec![1];
+        let mut new_tensor = |stride: usize| {
+            strides.push(stride);
+            strides.len() - 1
+        };
+        let x = 0;
+        let features = new_tensor(cp);
+        let mut layers = vec![Layer {
+            conv: pack(1, c, cp, head),
+            input: x,
+            output: features,
+            relu: false,
+            skip: None,
+        }];
+        let mut h = features;
+        for (conv1, conv2) in blocks {
+            let a = new_tensor(cp);
+            let next = new_tensor(cp);
+            layers.push(Layer {
+                conv: pack(c, c, cp, conv1),
+                input: h,
+                output: a,
+                relu: true,
+                skip: None,
+            });
+            layers.push(Layer {
+                conv: pack(c, c, cp, conv2),
+                input: a,
+                output: next,
+                relu: false,
+                skip: Some((h, config.residual_scale)),
+            });
+            h = next;
+        }
+        let g = new_tensor(cp);
+        layers.push(Layer {
+            conv: pack(c, c, cp, body),
+            input: h,
+            output: g,
+            relu: false,
+            skip: Some((features, 1.0)),
+        });
+        let y = new_tensor(1);
+        layers.push(Layer {
+            conv: pack(c, 1, 1, tail),
+            input: g,
+            output: y,
+            relu: false,
+            skip: Some((x, 1.0)),
+        });
+        Self {
+            config,
+            layers,
+            strides,
+        }
+    }
+
+    /// The output tensor.
+    pub fn output(&self) -> TensorId {
+        self.strides.len() - 1
+    }
+}
+
+/// Reads one tensor as f32, checking its shape.
+fn tensor(file: &safetensors::SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let t = file
+        .tensor(name)
+        .map_err(|_| format!("weights do not fit the network in the card: missing {name}"))?;
+    if t.shape() != shape {
+        return Err(format!(
+            "weights do not fit the network in the card: {name} has shape {:?}, expected {shape:?}",
+            t.shape()
+        ));
+    }
+    let data = t.data();
+    let values: Vec<f32> = match t.dtype() {
+        safetensors::Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        safetensors::Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        other => return Err(format!("{name} is {other:?}; expected F16 or F32")),
+    };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(format!("{name} holds values that are not finite numbers"));
+    }
+    Ok(values)
+}
