@@ -585,24 +585,30 @@ async function runSr() {
   $('#run').disabled = true;
   setStatus(status, '');
   const attempt = async be => {
-    const w = new WasmWorker(state.module);
-    state.running = { worker: w, cancelled: false };
     const fill = prog.querySelector('.bar > div'), text = prog.querySelector('.progress-text');
     fill.style.width = '0%';
     text.textContent = `Starting on ${be === 'webgpu' ? 'the GPU' : 'the CPU'}…`;
+    let t0 = performance.now();
+    const onProgress = (done, total) => {
+      fill.style.width = `${(100 * done / total).toFixed(1)}%`;
+      const el = (performance.now() - t0) / 1000;
+      const left = done ? el / done * (total - done) : NaN;
+      text.textContent = `${Math.floor(100 * done / total)}% done` + (done && done < total ? ` · about ${duration(left)} left` : '');
+    };
+    if (be === 'cpu') {
+      const r = await runOnCpuPool(inputParts(), () => { t0 = performance.now(); }, onProgress);
+      return { ...r, seconds: (performance.now() - t0) / 1000 };
+    }
+    const w = new WasmWorker(state.module);
+    state.running = { workers: [w], cancelled: false };
     try {
       await w.ready;
       const ready = await w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: be });
       const parts = inputParts();
-      const t0 = performance.now();
+      t0 = performance.now();
       const opts = {};
-      if (be === 'webgpu' && state.failGpu) { state.failGpu = false; opts.crashForTest = true; }
-      const out = await w.call('sr-run', { parts, backend: be, opts }, [parts.data.buffer], (done, total) => {
-        fill.style.width = `${(100 * done / total).toFixed(1)}%`;
-        const el = (performance.now() - t0) / 1000;
-        const left = done ? el / done * (total - done) : NaN;
-        text.textContent = `Tile ${done} of ${total}` + (done && done < total ? ` · about ${duration(left)} left` : '');
-      });
+      if (state.failGpu) { state.failGpu = false; opts.crashForTest = true; }
+      const out = await w.call('sr-run', { parts, backend: be, opts }, [parts.data.buffer], onProgress);
       return { out, ready, seconds: (performance.now() - t0) / 1000 };
     } finally {
       w.terminate('done');
@@ -642,13 +648,70 @@ async function runSr() {
   }
 }
 
+// The CPU path: a pool of workers, one wasm instance each (wasm threads would need the
+// cross-origin isolation that GitHub Pages cannot give a page). The lead worker prepares the
+// network's input (upsampling, normalisation); the pool runs the network on slabs of rows that
+// overlap by the receptive radius, so the stitched output equals a single run; the lead maps it
+// back to the scan's frame.
+async function runOnCpuPool(parts, started, onProgress) {
+  const [ni, nj, nk] = parts.dims;
+  const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
+  const lead = new WasmWorker(state.module);
+  const workers = [lead];
+  state.running = { workers, cancelled: false };
+  const init = w => w.ready.then(() => w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: 'cpu' }));
+  try {
+    const ready = await init(lead);
+    // Slabs no thinner than twice the halo, so overlap stays a small part of the work.
+    const n = Math.max(1, Math.min(cores, Math.floor(nj / (2 * ready.halo)) || 1));
+    for (let i = 1; i < n; i++) workers.push(new WasmWorker(state.module));
+    const others = Promise.all(workers.slice(1).map(init));
+    started();
+    const prepared = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);
+    await others;
+    const [pi, pj, pk] = prepared.dims;
+    const slabs = splitRows(prepared, n, ready.halo);
+    const done = new Array(n).fill(0), totals = new Array(n).fill(1);
+    const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
+      done[i] = d; totals[i] = t;
+      onProgress(done.reduce((a, b) => a + b), totals.reduce((a, b) => a + b));
+    })));
+    const data = new Float32Array(pi * pj * pk);
+    slabs.forEach((s, i) => {
+      for (let k = 0; k < pk; k++) {
+        const src = outs[i].data.subarray(pi * ((s.core[0] - s.start) + s.rows * k), pi * ((s.core[1] - s.start) + s.rows * k));
+        data.set(src, pi * (s.core[0] + pj * k));
+      }
+    });
+    const stitched = { ...prepared, data };
+    const out = await lead.call('sr-finish', { parts: stitched }, [data.buffer]);
+    return { out, ready };
+  } finally {
+    for (const w of workers) w.terminate('done');
+  }
+}
+
+// `n` slabs of rows (axis j) of a volume's parts, each with `halo` rows of context either side.
+function splitRows(p, n, halo) {
+  const [ni, nj, nk] = p.dims;
+  const slabs = [];
+  for (let i = 0; i < n; i++) {
+    const core = [Math.floor(nj * i / n), Math.floor(nj * (i + 1) / n)];
+    const start = Math.max(0, core[0] - halo), end = Math.min(nj, core[1] + halo), rows = end - start;
+    const data = new Float32Array(ni * rows * nk);
+    for (let k = 0; k < nk; k++) data.set(p.data.subarray(ni * (start + nj * k), ni * (end + nj * k)), ni * rows * k);
+    slabs.push({ core, start, rows, parts: { ...p, dims: [ni, rows, nk], data } });
+  }
+  return slabs;
+}
+
 function cancelSr() {
   const r = state.running;
   if (!r) return;
   r.cancelled = true;
-  r.worker.w.postMessage({ op: 'cancel' });
-  // The CPU path seldom yields to the worker's message loop: stop the worker if it does not.
-  setTimeout(() => { if (state.running === r) r.worker.terminate('cancelled'); }, 300);
+  for (const w of r.workers) w.w.postMessage({ op: 'cancel' });
+  // The CPU path seldom yields to the workers' message loops: stop the workers if they do not.
+  setTimeout(() => { if (state.running === r) for (const w of r.workers) w.terminate('cancelled'); }, 300);
 }
 
 // ---------------------------------------------------------------- export

@@ -57,6 +57,24 @@ const handlers = {
     return ready;
   },
 
+  // A CPU run split over a pool of workers (app.js, runOnCpuPool): the lead prepares the
+  // network's input and finishes the output; every worker runs the network on one slab.
+  async 'sr-prepare'({ parts }) {
+    const h = fromParts(parts);
+    const out = wasm.sr_prepare(h);
+    try { return transferParts(out.toParts()); } finally { out.free(); }
+  },
+  async 'sr-network'({ parts }, id) {
+    const h = fromParts(parts);
+    const out = wasm.sr_network(h, (done, total) => self.postMessage({ id, progress: [done, total] }));
+    try { return transferParts(out.toParts()); } finally { out.free(); }
+  },
+  async 'sr-finish'({ parts }) {
+    const h = fromParts(parts);
+    const out = wasm.sr_finish(h);
+    try { return transferParts(out.toParts()); } finally { out.free(); }
+  },
+
   // opts: {tile, overlap}; the buffer budget comes from the adapter's limits here.
   async 'sr-run'({ parts, opts, backend }, id) {
     // test hook (app.js, ?viewer-test only): fail as a wasm trap after a lost device does

@@ -1,15 +1,16 @@
 //! Super-resolution inside the page's Web Worker: one model, one request at a time.
 //!
 //! The worker calls [`sr_init`] with the weight bytes and the backend it wants, then
-//! [`sr_run`] per volume. Progress goes to a JavaScript callback `(done, total)` after each
-//! tile; [`sr_cancel`] (from the worker's message handler, which runs whenever the WebGPU
-//! path awaits a read-back) makes the run stop at the next tile. On the CPU path the run
-//! rarely yields, so the page also stops a cancelled worker by terminating it.
+//! [`sr_run`] per volume. Progress goes to a JavaScript callback `(done, total)` in voxels;
+//! [`sr_cancel`] (from the worker's message handler, which runs whenever the WebGPU path
+//! awaits a read-back) makes the run stop at the next tile. The CPU path (mrisr's engine) runs
+//! without yielding, so the page stops a cancelled worker by terminating it.
 //!
-//! Tiles are sized so the largest buffer of one tile stays inside the adapter's
+//! On WebGPU, tiles are sized so the largest buffer of one tile stays inside the adapter's
 //! `maxStorageBufferBindingSize` / `maxBufferSize`, which the worker reads from
 //! `navigator.gpu` and passes in; the tiles overlap by the network's receptive radius, so the
-//! stitched result has no seams (see `mrisr::tiles`).
+//! stitched result has no seams (see `mrisr::tiles`). The CPU engine streams plane by plane
+//! (see `mrisr::engine`).
 
 use std::cell::{Cell, RefCell};
 
@@ -23,6 +24,9 @@ use crate::js_error;
 
 thread_local! {
     static MODEL: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// Between [`sr_prepare`] and [`sr_finish`]: how to map the network's output back.
+    static PREPARED: RefCell<Option<(mrisr::pipeline::Prepared, mrisr::Metadata)>> =
+        const { RefCell::new(None) };
     static CANCEL: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -37,6 +41,8 @@ struct Loaded {
 struct Ready {
     backend: &'static str,
     card: serde_json::Value,
+    /// The network's receptive radius: the overlap slabs of a split run need.
+    halo: usize,
 }
 
 /// The device for `backend`: `"webgpu"` (fails when the browser has no usable adapter) or `"cpu"`.
@@ -93,15 +99,20 @@ pub async fn sr_init(weights: Vec<u8>, backend: String) -> Result<String, JsValu
     let (device, backend) = device_for(&backend).await?;
     let model = model::load(&weights, &device)?;
     let card = model.card_json();
+    let halo = model.halo();
     MODEL.with(|m| *m.borrow_mut() = Some(Loaded { device, model }));
-    serde_json::to_string(&Ready { backend, card }).map_err(js_error)
+    serde_json::to_string(&Ready {
+        backend,
+        card,
+        halo,
+    })
+    .map_err(js_error)
 }
 
 /// Reads the model card from weight bytes without keeping the model (for the page's card).
 #[wasm_bindgen]
 pub fn sr_model_card(weights: Vec<u8>) -> Result<String, JsValue> {
-    let model = model::load(&weights, &Device::flex())?;
-    serde_json::to_string(&model.card_json()).map_err(js_error)
+    serde_json::to_string(&model::card_of(&weights)?).map_err(js_error)
 }
 
 /// Asks the running [`sr_run`] to stop at the next tile.
@@ -162,29 +173,140 @@ pub async fn sr_run(
     Ok(VolumeHandle::new(out))
 }
 
-/// The one place that calls into `mrisr::model` / `mrisr::pipeline`.
+/// A run split over several workers (the page's CPU path), step 1 of 3: the network's input
+/// for `input` (upsampled, in the network's frame, normalised), on the lead worker. The page
+/// cuts it into overlapping slabs for [`sr_network`] and gives the stitched output to
+/// [`sr_finish`] on the same worker.
+#[wasm_bindgen]
+pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
+    let prepared = MODEL.with(|m| {
+        let m = m.borrow();
+        let loaded = m.as_ref().ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
+        loaded.model.prepare(&input.vol)
+    })?;
+    let net_input = VolumeHandle::new(prepared.input.clone());
+    PREPARED.with(|p| *p.borrow_mut() = Some((prepared, input.vol.meta.clone())));
+    Ok(net_input)
+}
+
+/// Step 2: the network alone on a slab of the prepared volume (CPU engine), with
+/// `progress(done, total)` in voxels.
+#[wasm_bindgen]
+pub fn sr_network(input: VolumeHandle, progress: js_sys::Function) -> Result<VolumeHandle, JsValue> {
+    let mut report = |p: mrisr::tiles::Progress| -> bool {
+        let _ = progress.call2(
+            &JsValue::NULL,
+            &(p.voxels_done as f64).into(),
+            &(p.voxels_total as f64).into(),
+        );
+        true
+    };
+    MODEL.with(|m| {
+        let m = m.borrow();
+        let loaded = m.as_ref().ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
+        loaded.model.network(&input.vol, &mut report)
+    })
+    .map(VolumeHandle::new)
+}
+
+/// Step 3: the stitched network output back in the scan's frame and intensities.
+#[wasm_bindgen]
+pub fn sr_finish(output: VolumeHandle) -> Result<VolumeHandle, JsValue> {
+    let (prepared, meta) = PREPARED
+        .with(|p| p.borrow_mut().take())
+        .ok_or_else(|| js_error("nothing prepared (call sr_prepare first)"))?;
+    let card = MODEL.with(|m| m.borrow().as_ref().map(|l| l.model.card().clone()));
+    let card = card.ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
+    if output.vol.dims != prepared.input.dims {
+        return Err(js_error(format!(
+            "the stitched output has {:?} voxels, the prepared input {:?}",
+            output.vol.dims, prepared.input.dims
+        )));
+    }
+    Ok(VolumeHandle::new(prepared.finish(&output.vol, &card, &meta)))
+}
+
+/// The one place that calls into `mrisr::model` / `mrisr::engine` / `mrisr::pipeline`.
 mod model {
     use burn::tensor::Device;
+    use mrisr::engine::{ColumnPlan, CpuNet};
     use mrisr::infer::{Progress, TileOptions};
-    use mrisr::model::{ModelCard, SrNet, weights};
+    use mrisr::model::{ModelCard, SrNet, card, weights};
     use wasm_bindgen::JsValue;
 
     use super::RunOptions;
     use crate::lib_error;
 
+    /// Plane buffers of the CPU engine per worker: a tab has less memory than a workstation.
+    const CPU_MEMORY_BUDGET: usize = mrisr::engine::DEFAULT_MEMORY_BUDGET / 4;
+
+    /// The network on the engine that runs it: burn on WebGPU, mrisr's CPU engine on the CPU
+    /// (direct simd128 convolutions; several times faster than burn's CPU backend).
+    enum Net {
+        Burn(SrNet),
+        Cpu(CpuNet),
+    }
+
     pub struct Model {
-        net: SrNet,
+        net: Net,
         card: ModelCard,
     }
 
+    /// Reads the weights for `device`: the CPU engine when it is burn's CPU device.
     pub fn load(bytes: &[u8], device: &Device) -> Result<Model, JsValue> {
+        if *device == Device::flex() {
+            let (net, card) = CpuNet::from_weight_file("weights", bytes).map_err(lib_error)?;
+            return Ok(Model {
+                net: Net::Cpu(net),
+                card,
+            });
+        }
         let (net, card) = weights::load("weights", bytes, device).map_err(lib_error)?;
-        Ok(Model { net, card })
+        Ok(Model {
+            net: Net::Burn(net),
+            card,
+        })
+    }
+
+    /// The model card of a weight file, checked against its tensors, without keeping them.
+    pub fn card_of(bytes: &[u8]) -> Result<ModelCard, JsValue> {
+        card::read_card("weights", bytes).map_err(lib_error)?;
+        CpuNet::from_weight_file("weights", bytes)
+            .map(|(_, card)| card)
+            .map_err(lib_error)
     }
 
     impl Model {
         pub fn card_json(&self) -> serde_json::Value {
             serde_json::to_value(&self.card).unwrap_or_default()
+        }
+
+        pub fn card(&self) -> &ModelCard {
+            &self.card
+        }
+
+        pub fn halo(&self) -> usize {
+            self.card.net.receptive_radius()
+        }
+
+        pub fn prepare(&self, vol: &mrisr::Volume) -> Result<mrisr::pipeline::Prepared, JsValue> {
+            mrisr::pipeline::prepare(&self.card, vol, None).map_err(lib_error)
+        }
+
+        /// The network on a prepared volume (or a slab of one), on the CPU engine.
+        pub fn network(
+            &self,
+            vol: &mrisr::Volume,
+            progress: &mut dyn FnMut(Progress) -> bool,
+        ) -> Result<mrisr::Volume, JsValue> {
+            let Net::Cpu(net) = &self.net else {
+                return Err(lib_error(mrisr::Error::Invalid(
+                    "a split run needs the CPU engine (sr_init with \"cpu\")".into(),
+                )));
+            };
+            let plan = ColumnPlan::for_budget(net, vol.dims, CPU_MEMORY_BUDGET);
+            mrisr::engine::run(net, vol, plan, &mut mrisr::engine::Work::default(), progress)
+                .map_err(lib_error)
         }
 
         pub async fn upscale(
@@ -194,6 +316,21 @@ mod model {
             device: &Device,
             progress: &mut dyn FnMut(usize, usize) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
+            let mut report = |p: Progress| progress(p.voxels_done, p.voxels_total);
+            let net = match &self.net {
+                Net::Cpu(net) => {
+                    return mrisr::pipeline::upscale_cpu(
+                        net,
+                        &self.card,
+                        vol,
+                        None,
+                        CPU_MEMORY_BUDGET,
+                        &mut report,
+                    )
+                    .map_err(lib_error);
+                }
+                Net::Burn(net) => net,
+            };
             // The widest activation of a tile is `channels` floats per voxel; keep it (with a
             // factor 2 for the residual branch) inside the adapter's largest buffer.
             let per_voxel = 4 * 2 * self.card.net.channels.max(1);
@@ -205,8 +342,7 @@ mod model {
             if opts.overlap > 0 {
                 tiles.halo = opts.overlap;
             }
-            let mut report = |p: Progress| progress(p.tiles_done, p.tiles_total);
-            mrisr::pipeline::upscale(&self.net, &self.card, vol, None, tiles, device, &mut report)
+            mrisr::pipeline::upscale(net, &self.card, vol, None, tiles, device, &mut report)
                 .await
                 .map_err(lib_error)
         }
