@@ -51,6 +51,59 @@ pub struct BenchArgs {
     peak_tflops: Option<f64>,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendChoice,
+    /// A Python with PyTorch: runs the PyTorch peer (`--peer`) on the same presets, edge,
+    /// block and batch in the same run, and prints its rows and the ratios.
+    #[arg(long)]
+    torch_python: Option<PathBuf>,
+    /// The PyTorch peer script (this repository's runs: ../shared/tools/peers/peer_torch.py).
+    #[arg(long, default_value = "../shared/tools/peers/peer_torch.py")]
+    peer: PathBuf,
+    /// Device for the PyTorch peer (cpu or cuda).
+    #[arg(long, default_value = "cpu")]
+    peer_device: String,
+}
+
+/// What the PyTorch peer printed: inference output voxels/s and training samples/s.
+struct PeerFigures {
+    voxels_per_s: f64,
+    samples_per_s: f64,
+    line: String,
+}
+
+/// Runs the PyTorch peer on `cfg`'s shape and reads its two figures.
+fn torch_peer(args: &BenchArgs, python: &std::path::Path, cfg: &mrisr::model::SrNetConfig) -> anyhow::Result<PeerFigures> {
+    let out = std::process::Command::new(python)
+        .arg(&args.peer)
+        .args(["--device", &args.peer_device])
+        .args(["--cube", &args.edge.to_string()])
+        .args(["--blocks", &cfg.blocks.to_string()])
+        .args(["--channels", &cfg.channels.to_string()])
+        .args(["--batch", &args.batch.to_string()])
+        .args(["--iters", &args.repeat.max(args.train_steps).to_string()])
+        .output()
+        .with_context(|| format!("running {} {}", python.display(), args.peer.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    anyhow::ensure!(
+        out.status.success(),
+        "the PyTorch peer failed: {}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "inference 64^3: 195 ms, 1.344 Mvox/s" and "training 32^3 batch 4: 287 ms/step, 13.93 samples/s"
+    let number_before = |line: &str, unit: &str| -> Option<f64> {
+        line.split(unit).next()?.split_whitespace().last()?.parse().ok()
+    };
+    let find = |prefix: &str, unit: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| number_before(l, unit))
+            .with_context(|| format!("no '{prefix} ... {unit}' line in the peer's output: {text}"))
+    };
+    Ok(PeerFigures {
+        voxels_per_s: find("inference", "Mvox/s")? * 1e6,
+        samples_per_s: find("training", "samples/s")?,
+        line: text.lines().next().unwrap_or_default().to_string(),
+    })
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -126,6 +179,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         voxels / cubic,
         peak_cell("-")
     );
+    let mut engine_rates = Vec::new();
+    let mut peers = Vec::new();
+    let mut train_rates = Vec::new();
     for preset in &args.presets {
         let cfg = preset.config();
         // Random (not zero) tail: the work is the same, and nothing can be skipped.
@@ -141,13 +197,53 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let t = median(times[1..].to_vec());
         let gflops = 2.0 * cfg.macs_per_voxel() as f64 * voxels / t / 1e9;
         println!(
-            "| inference (network, tiled) | {} | {:.0} | {:.1} | {:.1} |{}",
+            "| inference, burn (tiled) | {} | {:.0} | {:.1} | {:.1} |{}",
             preset.name(),
             voxels / t,
             t / cubic,
             gflops,
             peak(gflops)
         );
+        // The same network (weights written and read back) on mrisr's CPU engine.
+        let card = mrisr::model::ModelCard::new(preset.name(), cfg, deg.clone());
+        let bytes = mrisr::model::weights::save(&net, &card)?;
+        let (cpu, _) = mrisr::engine::CpuNet::from_weight_file("bench", &bytes)?;
+        let plan = mrisr::engine::ColumnPlan::for_budget(&cpu, input.dims, mrisr::engine::DEFAULT_MEMORY_BUDGET);
+        let mut work = mrisr::engine::Work::default();
+        let times: Vec<f64> = (0..args.repeat + 1)
+            .map(|_| {
+                let t = Instant::now();
+                work = mrisr::engine::Work::default();
+                mrisr::engine::run(&cpu, &input, plan, &mut work, &mut |_| true)?;
+                Ok(t.elapsed().as_secs_f64())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let t = median(times[1..].to_vec());
+        let gflops = 2.0 * cfg.macs_per_voxel() as f64 * voxels / t / 1e9;
+        engine_rates.push((preset.name(), voxels / t));
+        println!(
+            "| inference, mrisr CPU engine (computed/needed {:.2}) | {} | {:.0} | {:.1} | {:.1} |{}",
+            work.computed as f64 / work.needed as f64,
+            preset.name(),
+            voxels / t,
+            t / cubic,
+            gflops,
+            peak(gflops)
+        );
+        if let Some(python) = &args.torch_python {
+            let f = torch_peer(&args, python, &cfg)?;
+            let gflops = 2.0 * cfg.macs_per_voxel() as f64 * f.voxels_per_s / 1e9;
+            println!(
+                "| inference, PyTorch ({}) | {} | {:.0} | {:.1} | {:.1} |{}",
+                f.line,
+                preset.name(),
+                f.voxels_per_s,
+                (1.0 / f.voxels_per_s) / (cubic / voxels),
+                gflops,
+                peak(gflops)
+            );
+            peers.push((preset.name(), f));
+        }
     }
 
     // Training: samples (blocks) per second, MSE and MSE + VGG16 perceptual.
@@ -205,6 +301,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 gflops,
                 peak(gflops)
             );
+            if loss_name == "mse" {
+                train_rates.push((preset.name(), samples));
+            }
+        }
+    }
+    if !peers.is_empty() {
+        println!("\n| preset | inference: mrisr CPU engine / PyTorch | training (MSE): burn / PyTorch |");
+        println!("| --- | --- | --- |");
+        for (name, f) in &peers {
+            let inf = engine_rates.iter().find(|(n, _)| n == name).map(|(_, r)| r / f.voxels_per_s);
+            let tr = train_rates.iter().find(|(n, _)| n == name).map(|(_, r)| r / f.samples_per_s);
+            let cell = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
+            println!("| {name} | {} | {} |", cell(inf), cell(tr));
         }
     }
     Ok(())
