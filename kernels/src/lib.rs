@@ -153,6 +153,20 @@ impl pulp::WithSimd for ConvRows<'_> {
 
 #[inline(always)]
 fn run<S: Simd, const VB: usize, const XB: usize>(simd: S, job: ConvRows) {
+    // The input's channel stride as a constant where it is a common one: the XB broadcasts of
+    // a block then address one base register with constant offsets instead of XB registers.
+    match job.input.stride {
+        1 => rows::<S, VB, XB, 1>(simd, job),
+        16 => rows::<S, VB, XB, 16>(simd, job),
+        32 => rows::<S, VB, XB, 32>(simd, job),
+        64 => rows::<S, VB, XB, 64>(simd, job),
+        _ => rows::<S, VB, XB, 0>(simd, job),
+    }
+}
+
+/// [`run`] with the input's channel stride `CS` known at compile time (0: not known).
+#[inline(always)]
+fn rows<S: Simd, const VB: usize, const XB: usize, const CS: usize>(simd: S, job: ConvRows) {
     let ConvRows {
         conv,
         input,
@@ -187,7 +201,7 @@ fn run<S: Simd, const VB: usize, const XB: usize>(simd: S, job: ConvRows) {
                 let mut x = region.x0;
                 loop {
                     let at = x.min(region.x1 - XB);
-                    unsafe { block::<S, VB, XB>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    unsafe { block::<S, VB, XB, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
                     x += XB;
                     if x >= region.x1 {
                         break;
@@ -199,11 +213,11 @@ fn run<S: Simd, const VB: usize, const XB: usize>(simd: S, job: ConvRows) {
                 let mut x = region.x0;
                 while width >= 4 && x < region.x1 {
                     let at = x.min(region.x1 - 4);
-                    unsafe { block::<S, VB, 4>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    unsafe { block::<S, VB, 4, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
                     x += 4;
                 }
                 while x < region.x1 {
-                    unsafe { block::<S, VB, 1>(simd, conv, input, region.nx, y, x, g, epi, out_row) };
+                    unsafe { block::<S, VB, 1, CS>(simd, conv, input, region.nx, y, x, g, epi, out_row) };
                     x += 1;
                 }
             }
@@ -215,7 +229,7 @@ fn run<S: Simd, const VB: usize, const XB: usize>(simd: S, job: ConvRows) {
 /// `g..g + VB * lanes`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block<S: Simd, const VB: usize, const XB: usize>(
+unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
     simd: S,
     conv: &PackedConv,
     input: Inputs,
@@ -228,7 +242,7 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize>(
 ) {
     let lanes = S::F32_LANES;
     let cs_out = conv.cout_p;
-    let cs_in = input.stride;
+    let cs_in = if CS > 0 { CS } else { input.stride };
     let cin = conv.cin;
     let w = conv.weights.as_ptr();
     let mut acc = [[simd.splat_f32s(0.0); VB]; XB];
