@@ -108,15 +108,16 @@ pub fn conv_rows_to_scalar(
     epi: Epilogue,
     out: &mut [f32],
 ) {
-    pulp::Arch::new().dispatch(DotRows {
+    pulp::Arch::new().dispatch(DotRows(ConvRows {
         conv,
         input,
         region,
         epi,
         out,
-    });
+    }));
 }
 
+/// One call's work: rows of `region` of an output plane (see [`conv_rows`]).
 struct ConvRows<'a> {
     conv: &'a PackedConv,
     input: Inputs<'a>,
@@ -131,7 +132,11 @@ impl pulp::WithSimd for ConvRows<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let lanes = S::F32_LANES;
-        assert_eq!(self.conv.cout_p % lanes, 0, "output channels padded to the SIMD width");
+        assert_eq!(
+            self.conv.cout_p % lanes,
+            0,
+            "output channels padded to the SIMD width"
+        );
         let vectors = self.conv.cout_p / lanes;
         // Accumulators fill the register file: 32 vector registers with AVX-512 (and NEON),
         // 16 elsewhere, less the weights and the broadcast.
@@ -201,7 +206,9 @@ fn rows<S: Simd, const VB: usize, const XB: usize, const CS: usize>(simd: S, job
                 let mut x = region.x0;
                 loop {
                     let at = x.min(region.x1 - XB);
-                    unsafe { block::<S, VB, XB, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    unsafe {
+                        block::<S, VB, XB, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row)
+                    };
                     x += XB;
                     if x >= region.x1 {
                         break;
@@ -213,11 +220,15 @@ fn rows<S: Simd, const VB: usize, const XB: usize, const CS: usize>(simd: S, job
                 let mut x = region.x0;
                 while width >= 4 && x < region.x1 {
                     let at = x.min(region.x1 - 4);
-                    unsafe { block::<S, VB, 4, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row) };
+                    unsafe {
+                        block::<S, VB, 4, CS>(simd, conv, input, region.nx, y, at, g, epi, out_row)
+                    };
                     x += 4;
                 }
                 while x < region.x1 {
-                    unsafe { block::<S, VB, 1, CS>(simd, conv, input, region.nx, y, x, g, epi, out_row) };
+                    unsafe {
+                        block::<S, VB, 1, CS>(simd, conv, input, region.nx, y, x, g, epi, out_row)
+                    };
                     x += 1;
                 }
             }
@@ -280,7 +291,10 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
     }
     let skip_row = epi.skip.map(|(s, scale)| {
         // The skip plane has the output's layout; its padded row y + 1 is this row.
-        (unsafe { s.as_ptr().add((y + 1) * (nx + 2) * cs_out) }, scale)
+        (
+            unsafe { s.as_ptr().add((y + 1) * (nx + 2) * cs_out) },
+            scale,
+        )
     });
     let zero = simd.splat_f32s(0.0);
     for (xb, acc) in acc.iter().enumerate() {
@@ -300,30 +314,28 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
     }
 }
 
-struct DotRows<'a> {
-    conv: &'a PackedConv,
-    input: Inputs<'a>,
-    region: Region,
-    epi: Epilogue<'a>,
-    out: &'a mut [f32],
-}
+/// A [`ConvRows`] job for a one-channel output (the dot-product kernel).
+struct DotRows<'a>(ConvRows<'a>);
 
 impl pulp::WithSimd for DotRows<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let DotRows {
+        let DotRows(ConvRows {
             conv,
             input,
             region,
             epi,
             out,
-        } = self;
+        }) = self;
         assert_eq!(conv.cout, 1);
         let lanes = S::F32_LANES;
         let cs = input.stride;
-        assert!(cs % lanes == 0 && conv.cin <= cs, "input channels padded to the SIMD width");
+        assert!(
+            cs % lanes == 0 && conv.cin <= cs,
+            "input channels padded to the SIMD width"
+        );
         // Repack the weights to [tap][cs] so a tap's weights are contiguous vectors.
         let mut w = vec![0.0f32; 27 * cs];
         for tap in 0..27 {

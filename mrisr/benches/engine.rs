@@ -13,9 +13,16 @@ use mrisr::Volume;
 use mrisr::engine::{ColumnPlan, CpuNet, DEFAULT_MEMORY_BUDGET, Work, run};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let weights = args.first().cloned().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../www/weights/fast-mse-slicesx2.safetensors").into()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../www/weights/fast-mse-slicesx2.safetensors"
+        )
+        .into()
     });
     let edge: usize = args.get(1).map_or(64, |s| s.parse().expect("EDGE"));
     let runs: usize = args.get(2).map_or(3, |s| s.parse().expect("RUNS"));

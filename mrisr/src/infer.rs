@@ -30,7 +30,6 @@ impl TileOptions {
     }
 }
 
-
 /// Applies `net` to `input` (already on the target grid and normalised), tile by tile.
 ///
 /// `progress` is called after every tile; returning `false` cancels with [`Error::Cancelled`].

@@ -38,7 +38,10 @@ impl Prepared {
     /// The network's output back in the scan's frame and intensities, with the scan's
     /// metadata (`source`) and a description that says what was done.
     pub fn finish(&self, output: &Volume, card: &ModelCard, source: &Metadata) -> Volume {
-        let mut out = self.norm.undo(output).permuted(Volume::inverse_order(self.order));
+        let mut out = self
+            .norm
+            .undo(output)
+            .permuted(Volume::inverse_order(self.order));
         out.meta = source.clone();
         out.meta.description = format!("{} (mrisr {})", source.description, card.degradation)
             .trim()

@@ -43,7 +43,10 @@ pub fn plan(dims: [usize; 3], core: usize, halo: usize) -> Vec<Tile> {
 
 /// [`plan`] with a core edge and a halo per axis (the CPU engine's columns: whole along k).
 pub fn plan_axes(dims: [usize; 3], core: [usize; 3], halo: [usize; 3]) -> Vec<Tile> {
-    assert!(core.iter().all(|&c| c > 0), "tile core must be at least one voxel");
+    assert!(
+        core.iter().all(|&c| c > 0),
+        "tile core must be at least one voxel"
+    );
     let starts = |a: usize| (0..dims[a]).step_by(core[a]).collect::<Vec<_>>();
     let (si, sj, sk) = (starts(0), starts(1), starts(2));
     let mut tiles = Vec::with_capacity(si.len() * sj.len() * sk.len());
@@ -55,9 +58,8 @@ pub fn plan_axes(dims: [usize; 3], core: [usize; 3], halo: [usize; 3]) -> Vec<Ti
                     std::array::from_fn(|a| core[a].min(dims[a] - core_start[a]));
                 let read_start: [usize; 3] =
                     std::array::from_fn(|a| core_start[a].saturating_sub(halo[a]));
-                let read_end: [usize; 3] = std::array::from_fn(|a| {
-                    (core_start[a] + core_size[a] + halo[a]).min(dims[a])
-                });
+                let read_end: [usize; 3] =
+                    std::array::from_fn(|a| (core_start[a] + core_size[a] + halo[a]).min(dims[a]));
                 let read_size = std::array::from_fn(|a| read_end[a] - read_start[a]);
                 tiles.push(Tile {
                     read_start,

@@ -5,7 +5,8 @@
 //   node tests/e2e/bench.mjs [--region=64] [--repeat=3] [--backends=cpu,webgpu] [--alt-pkg=DIR]
 //                            [--native=CMD]
 //
-// --backends: the worker's engines to time (webgpu; cpu = burn-flex; an engine a test build of
+// --backends: the worker's engines to time (webgpu; cpu = mrisr's CPU engine in a pool of workers,
+//   one per core; an engine a test build of
 //   web/src/sr.rs adds, e.g. cpu-ndarray, is added to the page's menu for the run).
 // --alt-pkg: a second build of www/pkg (e.g. without simd128), timed on the same CPU engines.
 // --native: command template with {input} {output} {weights} (`mrisr upscale`), run --repeat
@@ -82,7 +83,7 @@ async function timePage(pkgDir, backends) {
 }
 
 const backends = arg('backends', 'cpu,webgpu').split(',');
-const label = { cpu: 'browser CPU (flex)', webgpu: 'browser WebGPU (this machine\'s adapter)', 'cpu-ndarray': 'browser CPU (ndarray)' };
+const label = { cpu: `browser CPU (mrisr engine, ${Math.min(os.cpus().length, 8)} workers)`, webgpu: 'browser WebGPU (this machine\'s adapter)', 'cpu-ndarray': 'browser CPU (ndarray)' };
 const rows = [];
 const main = await timePage(null, backends);
 const voxels = main.dims.reduce((a, b) => a * b, 1);
@@ -103,7 +104,7 @@ if (native) {
     if (!m) throw new Error(`no timing in the CLI's output:\n${log}`);
     ts.push(+m[1]);
   }
-  rows.push(['native `mrisr upscale` (CPU, flex)', ts]);
+  rows.push([`native \`mrisr upscale\` (CPU engine, ${os.cpus().length} threads)`, ts]);
 }
 
 console.log(`region ${region}³ of the knee -> ${main.dims.join(' × ')} = ${voxels} output voxels; median of ${repeat}; ${os.cpus().length} cores (${os.cpus()[0].model})\n`);

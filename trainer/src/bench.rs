@@ -71,7 +71,11 @@ struct PeerFigures {
 }
 
 /// Runs the PyTorch peer on `cfg`'s shape and reads its two figures.
-fn torch_peer(args: &BenchArgs, python: &std::path::Path, cfg: &mrisr::model::SrNetConfig) -> anyhow::Result<PeerFigures> {
+fn torch_peer(
+    args: &BenchArgs,
+    python: &std::path::Path,
+    cfg: &mrisr::model::SrNetConfig,
+) -> anyhow::Result<PeerFigures> {
     let out = std::process::Command::new(python)
         .arg(&args.peer)
         .args(["--device", &args.peer_device])
@@ -91,7 +95,12 @@ fn torch_peer(args: &BenchArgs, python: &std::path::Path, cfg: &mrisr::model::Sr
     );
     // "inference 64^3: 195 ms, 1.344 Mvox/s" and "training 32^3 batch 4: 287 ms/step, 13.93 samples/s"
     let number_before = |line: &str, unit: &str| -> Option<f64> {
-        line.split(unit).next()?.split_whitespace().last()?.parse().ok()
+        line.split(unit)
+            .next()?
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
     };
     let find = |prefix: &str, unit: &str| {
         text.lines()
@@ -208,7 +217,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let card = mrisr::model::ModelCard::new(preset.name(), cfg, deg.clone());
         let bytes = mrisr::model::weights::save(&net, &card)?;
         let (cpu, _) = mrisr::engine::CpuNet::from_weight_file("bench", &bytes)?;
-        let plan = mrisr::engine::ColumnPlan::for_budget(&cpu, input.dims, mrisr::engine::DEFAULT_MEMORY_BUDGET);
+        let plan = mrisr::engine::ColumnPlan::for_budget(
+            &cpu,
+            input.dims,
+            mrisr::engine::DEFAULT_MEMORY_BUDGET,
+        );
         let mut work = mrisr::engine::Work::default();
         let times: Vec<f64> = (0..args.repeat + 1)
             .map(|_| {
@@ -307,11 +320,19 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     if !peers.is_empty() {
-        println!("\n| preset | inference: mrisr CPU engine / PyTorch | training (MSE): burn / PyTorch |");
+        println!(
+            "\n| preset | inference: mrisr CPU engine / PyTorch | training (MSE): burn / PyTorch |"
+        );
         println!("| --- | --- | --- |");
         for (name, f) in &peers {
-            let inf = engine_rates.iter().find(|(n, _)| n == name).map(|(_, r)| r / f.voxels_per_s);
-            let tr = train_rates.iter().find(|(n, _)| n == name).map(|(_, r)| r / f.samples_per_s);
+            let inf = engine_rates
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, r)| r / f.voxels_per_s);
+            let tr = train_rates
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, r)| r / f.samples_per_s);
             let cell = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.2}"));
             println!("| {name} | {} | {} |", cell(inf), cell(tr));
         }

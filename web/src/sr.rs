@@ -181,7 +181,9 @@ pub async fn sr_run(
 pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
     let prepared = MODEL.with(|m| {
         let m = m.borrow();
-        let loaded = m.as_ref().ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
+        let loaded = m
+            .as_ref()
+            .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
         loaded.model.prepare(&input.vol)
     })?;
     let net_input = VolumeHandle::new(prepared.input.clone());
@@ -192,7 +194,10 @@ pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
 /// Step 2: the network alone on a slab of the prepared volume (CPU engine), with
 /// `progress(done, total)` in voxels.
 #[wasm_bindgen]
-pub fn sr_network(input: VolumeHandle, progress: js_sys::Function) -> Result<VolumeHandle, JsValue> {
+pub fn sr_network(
+    input: VolumeHandle,
+    progress: js_sys::Function,
+) -> Result<VolumeHandle, JsValue> {
     let mut report = |p: mrisr::tiles::Progress| -> bool {
         let _ = progress.call2(
             &JsValue::NULL,
@@ -201,12 +206,15 @@ pub fn sr_network(input: VolumeHandle, progress: js_sys::Function) -> Result<Vol
         );
         true
     };
-    MODEL.with(|m| {
-        let m = m.borrow();
-        let loaded = m.as_ref().ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
-        loaded.model.network(&input.vol, &mut report)
-    })
-    .map(VolumeHandle::new)
+    MODEL
+        .with(|m| {
+            let m = m.borrow();
+            let loaded = m
+                .as_ref()
+                .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
+            loaded.model.network(&input.vol, &mut report)
+        })
+        .map(VolumeHandle::new)
 }
 
 /// Step 3: the stitched network output back in the scan's frame and intensities.
@@ -223,7 +231,11 @@ pub fn sr_finish(output: VolumeHandle) -> Result<VolumeHandle, JsValue> {
             output.vol.dims, prepared.input.dims
         )));
     }
-    Ok(VolumeHandle::new(prepared.finish(&output.vol, &card, &meta)))
+    Ok(VolumeHandle::new(prepared.finish(
+        &output.vol,
+        &card,
+        &meta,
+    )))
 }
 
 /// The one place that calls into `mrisr::model` / `mrisr::engine` / `mrisr::pipeline`.
@@ -305,8 +317,14 @@ mod model {
                 )));
             };
             let plan = ColumnPlan::for_budget(net, vol.dims, CPU_MEMORY_BUDGET);
-            mrisr::engine::run(net, vol, plan, &mut mrisr::engine::Work::default(), progress)
-                .map_err(lib_error)
+            mrisr::engine::run(
+                net,
+                vol,
+                plan,
+                &mut mrisr::engine::Work::default(),
+                progress,
+            )
+            .map_err(lib_error)
         }
 
         pub async fn upscale(

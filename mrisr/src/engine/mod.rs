@@ -60,7 +60,11 @@ impl ColumnPlan {
     }
 
     fn columns(&self, dims: [usize; 3]) -> Vec<tiles::Tile> {
-        tiles::plan_axes(dims, [self.core, self.core, dims[2]], [self.halo, self.halo, 0])
+        tiles::plan_axes(
+            dims,
+            [self.core, self.core, dims[2]],
+            [self.halo, self.halo, 0],
+        )
     }
 
     /// Bytes the plane buffers of one column take (the peak of a run, besides the volumes).

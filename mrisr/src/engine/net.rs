@@ -57,7 +57,12 @@ impl CpuNet {
         };
         let head = conv("head", 1, c)?;
         let blocks = (0..cfg.blocks)
-            .map(|b| Ok((conv(&format!("blocks.{b}.conv1"), c, c)?, conv(&format!("blocks.{b}.conv2"), c, c)?)))
+            .map(|b| {
+                Ok((
+                    conv(&format!("blocks.{b}.conv1"), c, c)?,
+                    conv(&format!("blocks.{b}.conv2"), c, c)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         let body = conv("body", c, c)?;
         let tail = conv("tail", c, 1)?;
@@ -153,7 +158,11 @@ impl CpuNet {
 }
 
 /// Reads one tensor as f32, checking its shape.
-fn tensor(file: &safetensors::SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+fn tensor(
+    file: &safetensors::SafeTensors,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>, String> {
     let t = file
         .tensor(name)
         .map_err(|_| format!("weights do not fit the network in the card: missing {name}"))?;

@@ -31,7 +31,10 @@ impl Schedule {
             // A convolution reads planes z-1..z+1 of its input while that input is at z+1.
             capacity[l.input] = capacity[l.input].max(3);
             if let Some((s, _)) = l.skip {
-                assert!(lags[s] <= lags[l.output], "a residual reads a tensor written earlier");
+                assert!(
+                    lags[s] <= lags[l.output],
+                    "a residual reads a tensor written earlier"
+                );
                 capacity[s] = capacity[s].max(lags[l.output] - lags[s] + 1);
             }
         }
@@ -127,7 +130,10 @@ pub fn run_column(
             }
         }
         for layer in &net.layers {
-            let Some(z) = t.checked_sub(schedule.lags[layer.output]).filter(|&z| z < nz) else {
+            let Some(z) = t
+                .checked_sub(schedule.lags[layer.output])
+                .filter(|&z| z < nz)
+            else {
                 continue;
             };
             let z = z as isize;

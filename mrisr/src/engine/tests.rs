@@ -9,7 +9,10 @@ use crate::model::card::{CARD_KEY, ModelCard, Preset, SrNetConfig};
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 }
@@ -39,7 +42,14 @@ fn random_tensors(cfg: SrNetConfig, seed: u64) -> Tensors {
 }
 
 fn weight_file(cfg: SrNetConfig, tensors: &Tensors) -> Vec<u8> {
-    let card = ModelCard::new("test", cfg, Degradation::ThickSlices { factor: [1, 1, 2], profile: Default::default() });
+    let card = ModelCard::new(
+        "test",
+        cfg,
+        Degradation::ThickSlices {
+            factor: [1, 1, 2],
+            profile: Default::default(),
+        },
+    );
     let bytes: Vec<(String, Vec<u8>)> = tensors
         .iter()
         .map(|(n, _, v)| (n.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -48,8 +58,9 @@ fn weight_file(cfg: SrNetConfig, tensors: &Tensors) -> Vec<u8> {
         .iter()
         .zip(&bytes)
         .map(|((n, shape, _), (_, b))| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                .unwrap();
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                    .unwrap();
             (n.clone(), view)
         })
         .collect();
@@ -79,7 +90,8 @@ fn conv_ref(x: &[Vec<f64>], dims: [usize; 3], w: &[f32], b: &[f32], cout: usize)
                                         continue;
                                     }
                                     let v = x[ci][(ii - 1) + ni * ((jj - 1) + nj * (kk - 1))];
-                                    acc += v * w[(co * cin + ci) * 27 + (dz * 3 + dy) * 3 + dx] as f64;
+                                    acc +=
+                                        v * w[(co * cin + ci) * 27 + (dz * 3 + dy) * 3 + dx] as f64;
                                 }
                             }
                         }
@@ -96,10 +108,19 @@ fn conv_ref(x: &[Vec<f64>], dims: [usize; 3], w: &[f32], b: &[f32], cout: usize)
 fn forward_ref(cfg: SrNetConfig, t: &Tensors, x: &[f32], dims: [usize; 3]) -> Vec<f64> {
     let get = |name: &str| &t.iter().find(|(n, _, _)| n == name).unwrap().2;
     let conv = |x: &[Vec<f64>], name: &str, cout: usize| {
-        conv_ref(x, dims, get(&format!("{name}.weight")), get(&format!("{name}.bias")), cout)
+        conv_ref(
+            x,
+            dims,
+            get(&format!("{name}.weight")),
+            get(&format!("{name}.bias")),
+            cout,
+        )
     };
     let add = |a: &[Vec<f64>], b: &[Vec<f64>], s: f64| -> Vec<Vec<f64>> {
-        a.iter().zip(b).map(|(a, b)| a.iter().zip(b).map(|(a, b)| a + s * b).collect()).collect()
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| a.iter().zip(b).map(|(a, b)| a + s * b).collect())
+            .collect()
     };
     let c = cfg.channels;
     let input = vec![x.iter().map(|&v| v as f64).collect::<Vec<_>>()];
@@ -123,7 +144,10 @@ fn check(cfg: SrNetConfig, dims: [usize; 3], core: usize) {
     let mut rng = Lcg(3);
     let data: Vec<f32> = (0..dims.iter().product()).map(|_| rng.next()).collect();
     let input = Volume::from_data(dims, [1.0; 3], data.clone());
-    let plan = ColumnPlan { core, halo: cfg.receptive_radius() };
+    let plan = ColumnPlan {
+        core,
+        halo: cfg.receptive_radius(),
+    };
     let mut work = Work::default();
     let mut calls = 0;
     let out = run(&net, &input, plan, &mut work, &mut |_| {
@@ -139,40 +163,101 @@ fn check(cfg: SrNetConfig, dims: [usize; 3], core: usize) {
         .zip(&expected)
         .map(|(a, b)| (*a as f64 - b).abs())
         .fold(0.0, f64::max);
-    assert!(worst <= 1e-4 * scale.max(1.0), "{cfg:?} {dims:?} core {core}: worst error {worst} (scale {scale})");
+    assert!(
+        worst <= 1e-4 * scale.max(1.0),
+        "{cfg:?} {dims:?} core {core}: worst error {worst} (scale {scale})"
+    );
     // The output differs from the input: the network did something.
-    assert!(out.data.iter().zip(&data).any(|(a, b)| (a - b).abs() > 1e-3));
+    assert!(
+        out.data
+            .iter()
+            .zip(&data)
+            .any(|(a, b)| (a - b).abs() > 1e-3)
+    );
     assert!(calls >= dims[2]);
     assert!(work.computed >= work.needed && work.needed > 0);
 }
 
 #[test]
 fn matches_plain_convolution_in_one_column() {
-    check(SrNetConfig { blocks: 2, channels: 16, residual_scale: 0.2 }, [14, 9, 7], 64);
+    check(
+        SrNetConfig {
+            blocks: 2,
+            channels: 16,
+            residual_scale: 0.2,
+        },
+        [14, 9, 7],
+        64,
+    );
 }
 
 #[test]
 fn matches_plain_convolution_across_columns_and_edges() {
     // Cores of 4 with a halo of 7: columns clipped at every edge of the volume.
-    check(SrNetConfig { blocks: 2, channels: 16, residual_scale: 0.2 }, [13, 11, 5], 4);
+    check(
+        SrNetConfig {
+            blocks: 2,
+            channels: 16,
+            residual_scale: 0.2,
+        },
+        [13, 11, 5],
+        4,
+    );
 }
 
 #[test]
 fn channels_that_are_not_a_multiple_of_the_simd_width() {
-    check(SrNetConfig { blocks: 1, channels: 4, residual_scale: 1.0 }, [9, 8, 6], 3);
-    check(SrNetConfig { blocks: 1, channels: 20, residual_scale: 0.5 }, [30, 5, 4], 64);
+    check(
+        SrNetConfig {
+            blocks: 1,
+            channels: 4,
+            residual_scale: 1.0,
+        },
+        [9, 8, 6],
+        3,
+    );
+    check(
+        SrNetConfig {
+            blocks: 1,
+            channels: 20,
+            residual_scale: 0.5,
+        },
+        [30, 5, 4],
+        64,
+    );
 }
 
 #[test]
 fn a_single_slice_and_a_single_row() {
-    check(SrNetConfig { blocks: 1, channels: 16, residual_scale: 0.2 }, [17, 1, 1], 64);
-    check(SrNetConfig { blocks: 1, channels: 16, residual_scale: 0.2 }, [1, 5, 3], 2);
+    check(
+        SrNetConfig {
+            blocks: 1,
+            channels: 16,
+            residual_scale: 0.2,
+        },
+        [17, 1, 1],
+        64,
+    );
+    check(
+        SrNetConfig {
+            blocks: 1,
+            channels: 16,
+            residual_scale: 0.2,
+        },
+        [1, 5, 3],
+        2,
+    );
 }
 
 #[test]
 fn cancel_stops_with_cancelled() {
-    let cfg = SrNetConfig { blocks: 1, channels: 4, residual_scale: 1.0 };
-    let (net, _) = CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+    let cfg = SrNetConfig {
+        blocks: 1,
+        channels: 4,
+        residual_scale: 1.0,
+    };
+    let (net, _) =
+        CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
     let input = Volume::zeros([8, 8, 8], [1.0; 3]);
     let plan = ColumnPlan { core: 4, halo: 5 };
     let mut n = 0;
@@ -186,31 +271,51 @@ fn cancel_stops_with_cancelled() {
 
 #[test]
 fn wrong_weight_files_are_refused_with_the_tensor_named() {
-    let cfg = SrNetConfig { blocks: 1, channels: 4, residual_scale: 1.0 };
+    let cfg = SrNetConfig {
+        blocks: 1,
+        channels: 4,
+        residual_scale: 1.0,
+    };
     let mut t = random_tensors(cfg, 1);
     t.retain(|(n, _, _)| n != "body.bias");
-    let e = CpuNet::from_weight_file("w.safetensors", &weight_file(cfg, &t)).unwrap_err().to_string();
-    assert!(e.contains("w.safetensors") && e.contains("missing body.bias"), "{e}");
+    let e = CpuNet::from_weight_file("w.safetensors", &weight_file(cfg, &t))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("w.safetensors") && e.contains("missing body.bias"),
+        "{e}"
+    );
 
     let mut t = random_tensors(cfg, 1);
     t[0].1 = vec![4, 1, 3, 3, 1];
     t[0].2.truncate(36);
-    let e = CpuNet::from_weight_file("w", &weight_file(cfg, &t)).unwrap_err().to_string();
+    let e = CpuNet::from_weight_file("w", &weight_file(cfg, &t))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("head.weight has shape [4, 1, 3, 3, 1]"), "{e}");
 
     let mut t = random_tensors(cfg, 1);
     t.push(("extra".into(), vec![1], vec![0.0]));
-    let e = CpuNet::from_weight_file("w", &weight_file(cfg, &t)).unwrap_err().to_string();
+    let e = CpuNet::from_weight_file("w", &weight_file(cfg, &t))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unexpected [\"extra\"]"), "{e}");
 
-    let e = CpuNet::from_weight_file("w", b"hello").unwrap_err().to_string();
+    let e = CpuNet::from_weight_file("w", b"hello")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not an mrisr weight file"), "{e}");
 }
 
 #[test]
 fn budget_sets_the_column_width() {
-    let cfg = SrNetConfig { blocks: 4, channels: 16, residual_scale: 0.2 };
-    let (net, _) = CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+    let cfg = SrNetConfig {
+        blocks: 4,
+        channels: 16,
+        residual_scale: 0.2,
+    };
+    let (net, _) =
+        CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
     let dims = [512, 512, 160];
     let small = ColumnPlan::for_budget(&net, dims, 64 << 20);
     let big = ColumnPlan::for_budget(&net, dims, 1 << 30);
@@ -226,11 +331,16 @@ fn a_whole_knee_recomputes_little_within_the_default_budget() {
     // at or under 1.3 computed voxel-convolutions per needed one, within 1 GiB of planes.
     let dims = [512, 512, 160];
     for cfg in [Preset::Fast.config(), Preset::Seed.config()] {
-        let (net, _) = CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+        let (net, _) =
+            CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
         let plan = ColumnPlan::for_budget(&net, dims, DEFAULT_MEMORY_BUDGET);
         let w = plan.work(&net, dims);
         let ratio = w.computed as f64 / w.needed as f64;
-        assert!(ratio <= 1.3, "{cfg:?}: {ratio:.3} with columns of {}", plan.core);
+        assert!(
+            ratio <= 1.3,
+            "{cfg:?}: {ratio:.3} with columns of {}",
+            plan.core
+        );
         assert!(plan.column_bytes(&net, dims) <= DEFAULT_MEMORY_BUDGET);
     }
 }
