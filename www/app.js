@@ -665,6 +665,7 @@ async function runOnCpuPool(parts, started, onProgress) {
     // Slabs no thinner than twice the halo, so overlap stays a small part of the work.
     const n = Math.max(1, Math.min(cores, Math.floor(nj / (2 * ready.halo)) || 1));
     for (let i = 1; i < n; i++) workers.push(new WasmWorker(state.module));
+    document.body.dataset.cpuWorkers = String(n);
     const others = Promise.all(workers.slice(1).map(init));
     started();
     const prepared = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);

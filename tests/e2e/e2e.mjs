@@ -339,11 +339,19 @@ try {
         assert(await currentPhase() === 'sr-done', status);
         const used = await page.evaluate(() => document.body.dataset.backend);
         assert(used === backend, `ran on ${used}`);
+        let pool = '';
+        if (backend === 'cpu') {
+          // The CPU path splits the work over one worker per core (a 32-row region holds
+          // slabs for up to 3 with the tiny model's halo of 5).
+          const [workers, cores] = await page.evaluate(() => [+document.body.dataset.cpuWorkers, navigator.hardwareConcurrency]);
+          assert(workers === Math.min(cores, 8, 3), `${workers} workers on ${cores} cores`);
+          pool = ` (${workers} workers)`;
+        }
         await page.screenshot({ path: path.join(out, `result-${backend}.png`) });
         const r = parseNifti((await download('#export-nifti', 'result', `result-${backend}.nii.gz`)).bytes);
         const inp = parseNifti((await download('#export-nifti', 'input', `input-${backend}.nii.gz`)).bytes);
         results[backend] = { r, inp };
-        return `${(Date.now() - t0) / 1000} s: ${inp.dims.join('x')} -> ${r.dims.join('x')}; ${status}`;
+        return `${(Date.now() - t0) / 1000} s${pool}: ${inp.dims.join('x')} -> ${r.dims.join('x')}; ${status}`;
       });
     }
     if (results.webgpu && results.cpu) {

@@ -37,15 +37,20 @@ enum Command {
         #[command(flatten)]
         pick: Pick,
     },
-    /// Super-resolve a volume with a weight file and write the result (NIfTI or DICOM).
+    /// List the models built into this command (the published ones, as on the web page).
+    Models,
+    /// Super-resolve a volume and write the result (NIfTI or DICOM).
     Upscale {
         /// A folder of DICOM files, a DICOM file or a NIfTI file (a real low-resolution scan).
         input: PathBuf,
         /// `name.nii` / `name.nii.gz` for NIfTI; anything else is a folder for a DICOM series.
         output: PathBuf,
-        /// Weight file (from `cargo run -p trainer` or www/weights/).
+        /// A weight file (from `cargo run -p trainer`); default: the built-in default model.
+        #[arg(long, conflicts_with = "model")]
+        weights: Option<PathBuf>,
+        /// A built-in model by name (`mrisr models` lists them).
         #[arg(long)]
-        weights: PathBuf,
+        model: Option<String>,
         #[command(flatten)]
         pick: Pick,
         /// Compute device.
@@ -105,10 +110,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let volume = load(&input, &pick)?;
             save(&volume, &output)
         }
+        Command::Models => {
+            for m in mrisr::model::published::MODELS {
+                let card = m.card()?;
+                let mark = if m.default { " (default)" } else { "" };
+                println!("{}{mark}", m.name);
+                println!("    {}", mrisr::model::published::summary(&card));
+            }
+            Ok(())
+        }
         Command::Upscale {
             input,
             output,
             weights,
+            model,
             pick,
             device,
             max_tile_voxels,
@@ -117,8 +132,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             axis,
         } => {
             let volume = load(&input, &pick)?;
-            let name = weights.display().to_string();
-            let bytes = std::fs::read(&weights).with_context(|| format!("reading {name}"))?;
+            let (name, bytes) = match (&weights, &model) {
+                (Some(w), _) => {
+                    let name = w.display().to_string();
+                    let bytes = std::fs::read(w).with_context(|| format!("reading {name}"))?;
+                    (name, std::borrow::Cow::Owned(bytes))
+                }
+                (None, m) => {
+                    let p = match m {
+                        Some(n) => mrisr::model::published::find(n)?,
+                        None => mrisr::model::published::default_model(),
+                    };
+                    (format!("{} (built in)", p.name), std::borrow::Cow::Borrowed(p.bytes))
+                }
+            };
             let card = mrisr::model::card::read_card(&name, &bytes)?;
             eprintln!(
                 "model: {} ({}), undoes {}",
