@@ -668,8 +668,10 @@ async function runOnCpuPool(parts, started, onProgress) {
     document.body.dataset.cpuWorkers = String(n);
     const others = Promise.all(workers.slice(1).map(init));
     started();
+    const t = [performance.now()];
     const prepared = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);
     await others;
+    t.push(performance.now());
     const [pi, pj, pk] = prepared.dims;
     const slabs = splitRows(prepared, n, ready.halo);
     const done = new Array(n).fill(0), totals = new Array(n).fill(1);
@@ -684,8 +686,12 @@ async function runOnCpuPool(parts, started, onProgress) {
         data.set(src, pi * (s.core[0] + pj * k));
       }
     });
+    t.push(performance.now());
     const stitched = { ...prepared, data };
     const out = await lead.call('sr-finish', { parts: stitched }, [data.buffer]);
+    t.push(performance.now());
+    // Seconds per stage of the last CPU run (benchmarks read them; a diagnostics panel could).
+    document.body.dataset.srStages = JSON.stringify({ prepare: (t[1] - t[0]) / 1000, network: (t[2] - t[1]) / 1000, finish: (t[3] - t[2]) / 1000 });
     return { out, ready };
   } finally {
     for (const w of workers) w.terminate('done');

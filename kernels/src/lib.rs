@@ -11,6 +11,9 @@
 //! per (tap, input channel) `VB` weight loads and `XB` broadcasts feed `XB * VB` FMAs.
 //! Bias, ReLU and the residual add (`skip + scale * conv`) are applied before the one store.
 //!
+//! Multiply-adds use pulp's `mul_add_e_f32s` (fused where the CPU has FMA, multiply then add
+//! elsewhere): its exact `mul_add_f32s` is a per-lane software FMA in WebAssembly, 100x slower.
+//!
 //! Tested through `mrisr::engine` (against a plain convolution and against burn).
 
 use pulp::Simd;
@@ -141,16 +144,22 @@ impl pulp::WithSimd for ConvRows<'_> {
         // Accumulators fill the register file: 32 vector registers with AVX-512 (and NEON),
         // 16 elsewhere, less the weights and the broadcast.
         let wide = lanes == 16;
-        let widest = if wide { 4 } else { 2 };
+        let widest = if wide || lanes == 4 { 4 } else { 2 };
         let vb = [4, 2, 1]
             .into_iter()
             .find(|&v| v <= widest && vectors % v == 0)
             .unwrap_or(1);
-        match (vb, wide) {
-            (4, _) => run::<S, 4, 6>(simd, self),
-            (2, true) => run::<S, 2, 12>(simd, self),
-            (1, true) => run::<S, 1, 24>(simd, self),
-            (2, false) => run::<S, 2, 6>(simd, self),
+        // WebAssembly engines keep a scratch register of their 16 (V8 on x86-64): fewer
+        // accumulators there.
+        let narrow = lanes == 4;
+        match (vb, wide, narrow) {
+            (4, _, true) => run::<S, 4, 2>(simd, self),
+            (4, _, _) => run::<S, 4, 6>(simd, self),
+            (2, true, _) => run::<S, 2, 12>(simd, self),
+            (1, true, _) => run::<S, 1, 24>(simd, self),
+            (2, false, true) => run::<S, 2, 4>(simd, self),
+            (2, false, false) => run::<S, 2, 6>(simd, self),
+            (_, _, true) => run::<S, 1, 8>(simd, self),
             _ => run::<S, 1, 12>(simd, self),
         }
     }
@@ -282,7 +291,7 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
                     for (xb, acc) in acc.iter_mut().enumerate() {
                         let a = simd.splat_f32s(unsafe { *src.add(xb * cs_in + ci) });
                         for v in 0..VB {
-                            acc[v] = simd.mul_add_f32s(a, wv[v], acc[v]);
+                            acc[v] = simd.mul_add_e_f32s(a, wv[v], acc[v]);
                         }
                     }
                 }
@@ -306,7 +315,7 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
             }
             if let Some((s, scale)) = skip_row {
                 let sv = unsafe { load::<S>(s.add(off + v * lanes)) };
-                r = simd.mul_add_f32s(r, simd.splat_f32s(scale), sv);
+                r = simd.mul_add_e_f32s(r, simd.splat_f32s(scale), sv);
             }
             debug_assert!(off + (v + 1) * lanes <= out_row.len());
             unsafe { store::<S>(out_row.as_mut_ptr().add(off + v * lanes), r) };
@@ -369,7 +378,7 @@ impl pulp::WithSimd for DotRows<'_> {
                                         load::<S>(w.as_ptr().add(tap * cs + c)),
                                     )
                                 };
-                                acc = simd.mul_add_f32s(a, b, acc);
+                                acc = simd.mul_add_e_f32s(a, b, acc);
                             }
                         }
                     }

@@ -66,6 +66,9 @@ async function timePage(pkgDir, backends) {
         if (await page.evaluate(() => document.body.dataset.phase) !== 'sr-done') throw new Error(await page.textContent('#sr-status'));
         if (await page.evaluate(() => document.body.dataset.backend) !== be) throw new Error(`${be} fell back to the CPU`);
         if (i >= 0) times[be].push(+await page.evaluate(() => document.body.dataset.srSeconds));
+        // The CPU path also reports its stages: the network alone (all workers) is timed too.
+        const stages = await page.evaluate(() => document.body.dataset.srStages);
+        if (i >= 0 && be === 'cpu' && stages) (times['cpu-network'] ??= []).push(JSON.parse(stages).network);
         await page.waitForFunction(() => !document.querySelector('#run').disabled);
       }
       if (!dims) {
@@ -88,6 +91,7 @@ const rows = [];
 const main = await timePage(null, backends);
 const voxels = main.dims.reduce((a, b) => a * b, 1);
 for (const be of backends) rows.push([`${label[be] || be}, www/pkg`, main.times[be]]);
+if (main.times['cpu-network']) rows.push([`${label.cpu}: the network stage alone`, main.times['cpu-network']]);
 if (altPkg) {
   const alt = await timePage(altPkg, backends.filter(b => b !== 'webgpu'));
   for (const [be, ts] of Object.entries(alt.times)) rows.push([`${label[be] || be}, ${path.basename(altPkg)}`, ts]);
