@@ -72,7 +72,8 @@ async function timePage(pkgDir, backends) {
         await page.waitForFunction(() => !document.querySelector('#run').disabled);
       }
       if (!dims) {
-        await page.selectOption('#export-what', 'input');
+        // The whole series has no separate input region: the original is the input.
+        await page.selectOption('#export-what', region === 'all' ? 'original' : 'input');
         const [d] = await Promise.all([page.waitForEvent('download'), page.click('#export-nifti')]);
         await d.saveAs(path.join(out, 'input.nii.gz'));
         dims = (await page.evaluate(() => document.querySelector('#sr-status').textContent)).match(/(\d+) × (\d+) × (\d+) voxels/).slice(1).map(Number);

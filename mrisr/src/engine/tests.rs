@@ -336,6 +336,7 @@ fn a_whole_knee_recomputes_little_within_the_default_budget() {
         let plan = ColumnPlan::for_budget(&net, dims, DEFAULT_MEMORY_BUDGET);
         let w = plan.work(&net, dims);
         let ratio = w.computed as f64 / w.needed as f64;
+        println!("{cfg:?}: {ratio:.3} with columns of {}", plan.core);
         assert!(
             ratio <= 1.3,
             "{cfg:?}: {ratio:.3} with columns of {}",
