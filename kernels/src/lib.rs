@@ -93,10 +93,10 @@ pub fn conv_rows(conv: &PackedConv, input: Inputs, region: Region, epi: Epilogue
     };
     // MRISR_SIMD=v3 holds an AVX-512 machine to AVX2 (benchmarks of the two paths).
     #[cfg(target_arch = "x86_64")]
-    if std::env::var("MRISR_SIMD").as_deref() == Ok("v3") {
-        if let Some(v3) = pulp::x86::V3::try_new() {
-            return pulp::Simd::vectorize(v3, job);
-        }
+    if std::env::var("MRISR_SIMD").as_deref() == Ok("v3")
+        && let Some(v3) = pulp::x86::V3::try_new()
+    {
+        return pulp::Simd::vectorize(v3, job);
     }
     pulp::Arch::new().dispatch(job);
 }
@@ -147,7 +147,7 @@ impl pulp::WithSimd for ConvRows<'_> {
         let widest = if wide || lanes == 4 { 4 } else { 2 };
         let vb = [4, 2, 1]
             .into_iter()
-            .find(|&v| v <= widest && vectors % v == 0)
+            .find(|&v| v <= widest && vectors.is_multiple_of(v))
             .unwrap_or(1);
         // WebAssembly engines keep a scratch register of their 16 (V8 on x86-64): fewer
         // accumulators there.

@@ -143,7 +143,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         Some(n) => mrisr::model::published::find(n)?,
                         None => mrisr::model::published::default_model(),
                     };
-                    (format!("{} (built in)", p.name), std::borrow::Cow::Borrowed(p.bytes))
+                    (
+                        format!("{} (built in)", p.name),
+                        std::borrow::Cow::Borrowed(p.bytes),
+                    )
                 }
             };
             let card = mrisr::model::card::read_card(&name, &bytes)?;

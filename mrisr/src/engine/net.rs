@@ -10,6 +10,9 @@ use crate::{Error, Result};
 /// 16 floats), so every vector load is whole.
 pub const CHANNEL_ALIGN: usize = 16;
 
+/// One convolution's weights `[cout][cin][3][3][3]` and biases, as read from the file.
+type ConvWeights = (Vec<f32>, Vec<f32>);
+
 /// Index of a tensor of the network (0 = the input, the last = the output).
 pub type TensorId = usize;
 
@@ -48,7 +51,7 @@ impl CpuNet {
         let cfg = card.net;
         let c = cfg.channels;
         let mut expected: Vec<String> = Vec::new();
-        let mut conv = |prefix: &str, cin: usize, cout: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut conv = |prefix: &str, cin: usize, cout: usize| -> Result<ConvWeights> {
             let w = tensor(&file, &format!("{prefix}.weight"), &[cout, cin, 3, 3, 3]);
             let b = tensor(&file, &format!("{prefix}.bias"), &[cout]);
             expected.push(format!("{prefix}.weight"));
@@ -84,16 +87,15 @@ impl CpuNet {
     /// Assembles the layer list (see `model::net` for the diagram).
     fn build(
         config: SrNetConfig,
-        head: (Vec<f32>, Vec<f32>),
-        blocks: Vec<((Vec<f32>, Vec<f32>), (Vec<f32>, Vec<f32>))>,
-        body: (Vec<f32>, Vec<f32>),
-        tail: (Vec<f32>, Vec<f32>),
+        head: ConvWeights,
+        blocks: Vec<(ConvWeights, ConvWeights)>,
+        body: ConvWeights,
+        tail: ConvWeights,
     ) -> Self {
         let c = config.channels;
         let cp = c.div_ceil(CHANNEL_ALIGN) * CHANNEL_ALIGN;
-        let pack = |cin, cout, cout_p, (w, b): (Vec<f32>, Vec<f32>)| {
-            PackedConv::pack(cin, cout, cout_p, &w, &b)
-        };
+        let pack =
+            |cin, cout, cout_p, (w, b): ConvWeights| PackedConv::pack(cin, cout, cout_p, &w, &b);
         let mut strides = vec![1];
         let mut new_tensor = |stride: usize| {
             strides.push(stride);

@@ -4,10 +4,10 @@
 //! show it cheaply; the network and the weight loading need the `nn` feature.
 
 pub mod card;
-#[cfg(feature = "cli")]
-pub mod published;
 #[cfg(feature = "nn")]
 pub mod net;
+#[cfg(feature = "cli")]
+pub mod published;
 #[cfg(feature = "nn")]
 pub mod weights;
 

@@ -81,7 +81,11 @@ mod tests {
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
         let listed = index["models"].as_array().unwrap();
-        assert_eq!(listed.len(), MODELS.len(), "www/weights/index.json lists other models");
+        assert_eq!(
+            listed.len(),
+            MODELS.len(),
+            "www/weights/index.json lists other models"
+        );
         for entry in listed {
             let file = entry["file"].as_str().unwrap();
             let m = find(file.trim_end_matches(".safetensors")).unwrap();
