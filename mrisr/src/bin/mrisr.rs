@@ -39,12 +39,18 @@ enum Command {
     },
     /// List the models built into this command (the published ones, as on the web page).
     Models,
-    /// Super-resolve a volume and write the result (NIfTI or DICOM).
+    /// Super-resolve a volume and write the result (NIfTI or DICOM); with --all, every series
+    /// of a folder.
     Upscale {
         /// A folder of DICOM files, a DICOM file or a NIfTI file (a real low-resolution scan).
         input: PathBuf,
         /// `name.nii` / `name.nii.gz` for NIfTI; anything else is a folder for a DICOM series.
+        /// With --all: a folder that receives one `NN_description.nii.gz` per volume.
         output: PathBuf,
+        /// Every series of the input folder (and every volume of each): goes on past a series
+        /// that fails, prints a table, and exits with 1 if any failed.
+        #[arg(long, conflicts_with = "series")]
+        all: bool,
         /// A weight file (from `cargo run -p trainer`); default: the built-in default model.
         #[arg(long, conflicts_with = "model")]
         weights: Option<PathBuf>,
@@ -122,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Upscale {
             input,
             output,
+            all,
             weights,
             model,
             pick,
@@ -131,7 +138,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             axis,
         } => {
-            let volume = load(&input, &pick)?;
             let (name, bytes) = match (&weights, &model) {
                 (Some(w), _) => {
                     let name = w.display().to_string();
@@ -149,75 +155,217 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
             };
-            let card = mrisr::model::card::read_card(&name, &bytes)?;
-            eprintln!(
-                "model: {} ({}), undoes {}",
-                card.name,
-                card.net.describe(),
-                card.degradation
-            );
-            let bar = ProgressBar::new(1).with_style(
-                ProgressStyle::with_template("[{bar:40}] {percent}% {msg} eta {eta}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            let mut progress = |p: mrisr::tiles::Progress| {
-                bar.set_length(p.voxels_total as u64);
-                bar.set_position(p.voxels_done as u64);
-                bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
-                true
-            };
-            let started = std::time::Instant::now();
-            let result = if device == DeviceArg::Cpu {
-                if let Some(n) = threads {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(n)
-                        .build_global()
-                        .context("setting the number of threads")?;
-                }
-                let (net, _) = mrisr::engine::CpuNet::from_weight_file(&name, &bytes)?;
-                eprintln!(
-                    "device: cpu (mrisr engine, {} threads)",
-                    rayon::current_num_threads()
-                );
-                mrisr::pipeline::upscale_cpu(
-                    &net,
-                    &card,
-                    &volume,
-                    axis,
-                    memory_mib << 20,
-                    &mut progress,
-                )?
-            } else {
-                let device = match device {
-                    DeviceArg::Wgpu => {
-                        burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
-                    }
-                    _ => burn::tensor::Device::flex(),
-                };
-                let (net, _) = mrisr::model::weights::load(&name, &bytes, &device)?;
-                let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
-                mrisr::infer::block_on(mrisr::pipeline::upscale(
-                    &net,
-                    &card,
-                    &volume,
-                    axis,
-                    opts,
-                    &device,
-                    &mut progress,
-                ))?
-            };
-            bar.finish_and_clear();
-            let seconds = started.elapsed().as_secs_f64();
-            eprintln!(
-                "{:?} at {:?} mm -> {:?} at {:?} mm, super-resolved in {seconds:.2} s",
-                volume.dims,
-                round(volume.spacing),
-                result.dims,
-                round(result.spacing)
-            );
+            if let Some(n) = threads {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .context("setting the number of threads")?;
+            }
+            let upscaler = Upscaler::new(&name, &bytes, device, max_tile_voxels, memory_mib << 20)?;
+            if all {
+                return upscale_all(&upscaler, &input, &output, axis);
+            }
+            let volume = load(&input, &pick)?;
+            let result = upscaler.run(&volume, axis)?;
             save(&result, &output)
         }
+    }
+}
+
+/// A model loaded onto the engine that runs it.
+struct Upscaler {
+    card: mrisr::model::ModelCard,
+    engine: Engine,
+}
+
+enum Engine {
+    Cpu(mrisr::engine::CpuNet, usize),
+    Burn(
+        mrisr::model::SrNet,
+        burn::tensor::Device,
+        mrisr::infer::TileOptions,
+    ),
+}
+
+impl Upscaler {
+    fn new(
+        name: &str,
+        bytes: &[u8],
+        device: DeviceArg,
+        max_tile_voxels: usize,
+        memory: usize,
+    ) -> anyhow::Result<Self> {
+        let card = mrisr::model::card::read_card(name, bytes)?;
+        eprintln!(
+            "model: {} ({}), undoes {}",
+            card.name,
+            card.net.describe(),
+            card.degradation
+        );
+        let engine = if device == DeviceArg::Cpu {
+            let (net, _) = mrisr::engine::CpuNet::from_weight_file(name, bytes)?;
+            eprintln!(
+                "device: cpu (mrisr engine, {} threads)",
+                rayon::current_num_threads()
+            );
+            Engine::Cpu(net, memory)
+        } else {
+            let device = match device {
+                DeviceArg::Wgpu => {
+                    burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
+                }
+                _ => burn::tensor::Device::flex(),
+            };
+            let (net, _) = mrisr::model::weights::load(name, bytes, &device)?;
+            let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
+            Engine::Burn(net, device, opts)
+        };
+        Ok(Self { card, engine })
+    }
+
+    /// Super-resolves one volume with a progress bar and says what it did.
+    fn run(&self, volume: &Volume, axis: Option<usize>) -> anyhow::Result<Volume> {
+        let bar = ProgressBar::new(1).with_style(
+            ProgressStyle::with_template("[{bar:40}] {percent}% {msg} eta {eta}")
+                .expect("static template")
+                .progress_chars("=> "),
+        );
+        let mut progress = |p: mrisr::tiles::Progress| {
+            bar.set_length(p.voxels_total as u64);
+            bar.set_position(p.voxels_done as u64);
+            bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
+            true
+        };
+        let started = std::time::Instant::now();
+        let result = match &self.engine {
+            Engine::Cpu(net, memory) => {
+                mrisr::pipeline::upscale_cpu(net, &self.card, volume, axis, *memory, &mut progress)
+            }
+            Engine::Burn(net, device, opts) => mrisr::infer::block_on(mrisr::pipeline::upscale(
+                net,
+                &self.card,
+                volume,
+                axis,
+                *opts,
+                device,
+                &mut progress,
+            )),
+        };
+        bar.finish_and_clear();
+        let result = result?;
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{:?} at {:?} mm -> {:?} at {:?} mm, super-resolved in {seconds:.2} s",
+            volume.dims,
+            round(volume.spacing),
+            result.dims,
+            round(result.spacing)
+        );
+        Ok(result)
+    }
+}
+
+/// `upscale --all`: every volume of every series in `input` to `out/NN_description.nii.gz`,
+/// past failures, then a table; an error when any failed.
+fn upscale_all(
+    upscaler: &Upscaler,
+    input: &Path,
+    out: &Path,
+    axis: Option<usize>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        input.is_dir(),
+        "--all needs a folder of DICOM series, not {}",
+        input.display()
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let report = scan(input)?;
+    anyhow::ensure!(
+        !report.series.is_empty(),
+        "no DICOM series in {}",
+        input.display()
+    );
+    // (series, description, what happened)
+    let mut rows: Vec<(String, String, Result<String, String>)> = Vec::new();
+    for (n, series) in report.series.iter().enumerate() {
+        let label = format!("[{n}]");
+        eprintln!("{label} {}", series.description);
+        let volumes = match series.problem.as_ref() {
+            Some(p) => Err(p.clone()),
+            None => dicom::load_series(series).map_err(|e| e.to_string()),
+        };
+        let volumes = match volumes {
+            Ok(v) => v,
+            Err(e) => {
+                rows.push((label, series.description.clone(), Err(e)));
+                continue;
+            }
+        };
+        let several = volumes.len() > 1;
+        for (v, volume) in volumes.iter().enumerate() {
+            let label = if several {
+                format!("[{n}] volume {v}")
+            } else {
+                label.clone()
+            };
+            let stem = format!(
+                "{n:02}{}_{}",
+                if several {
+                    format!("_v{v}")
+                } else {
+                    String::new()
+                },
+                safe_name(&series.description)
+            );
+            let path = out.join(format!("{stem}.nii.gz"));
+            let done = upscaler
+                .run(volume, axis)
+                .and_then(|r| {
+                    nifti::write_nifti(&r, &path)?;
+                    Ok(format!("{:?} -> {}", r.dims, path.display()))
+                })
+                .map_err(|e| format!("{e:#}"));
+            rows.push((label, series.description.clone(), done));
+        }
+    }
+    println!("| series | description | result |");
+    println!("| --- | --- | --- |");
+    for (label, desc, r) in &rows {
+        match r {
+            Ok(what) => println!("| {label} | {desc} | {what} |"),
+            Err(why) => println!("| {label} | {desc} | FAILED: {why} |"),
+        }
+    }
+    let failed = rows.iter().filter(|r| r.2.is_err()).count();
+    if !report.skipped.is_empty() {
+        println!(
+            "{} file(s) skipped (not DICOM or unreadable; `mrisr inspect` lists them)",
+            report.skipped.len()
+        );
+    }
+    if failed > 0 {
+        bail!("{failed} of {} failed", rows.len());
+    }
+    Ok(())
+}
+
+/// A description made safe as a file name.
+fn safe_name(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('_');
+    if s.is_empty() {
+        "series".into()
+    } else {
+        s.chars().take(60).collect()
     }
 }
 

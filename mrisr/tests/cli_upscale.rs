@@ -1,0 +1,114 @@
+//! The `mrisr` command as a user runs it: the built-in models, `upscale` without a weight file,
+//! and `upscale --all` over a folder with a good and a broken series.
+#![cfg(feature = "cli")]
+
+use std::path::Path;
+use std::process::Command;
+
+use mrisr::Volume;
+use mrisr::io::dicom::{WriteOptions, write_series_to_dir};
+
+fn mrisr(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mrisr"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// A small thick-slice series (2 mm slices, 0.5 mm in plane) written as DICOM into `dir`.
+fn series(dir: &Path, description: &str, seed: u32) {
+    let dims = [24, 20, 6];
+    let data = (0..dims.iter().product::<usize>())
+        .map(|n| {
+            let (i, j, k) = (n % 24, (n / 24) % 20, n / 480);
+            100.0
+                + 50.0 * ((i as f32 * 0.4 + seed as f32).sin() + (j as f32 * 0.3).cos())
+                + k as f32
+        })
+        .collect();
+    let mut v = Volume::from_data(dims, [0.5, 0.5, 2.0], data);
+    v.meta.description = description.into();
+    let opts = WriteOptions {
+        description_suffix: String::new(),
+        ..WriteOptions::default()
+    };
+    write_series_to_dir(&v, &opts, dir).unwrap();
+}
+
+#[test]
+fn models_lists_the_built_in_ones() {
+    let (ok, out, err) = mrisr(&["models"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("fast-mse-slicesx2 (default)"), "{out}");
+    assert!(
+        out.contains("undoes") && out.contains("dB PSNR over cubic"),
+        "{out}"
+    );
+}
+
+#[test]
+fn upscale_without_weights_uses_the_default_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    series(&tmp.path().join("in"), "T1 thick", 1);
+    let out = tmp.path().join("out.nii.gz");
+    let (ok, _, err) = mrisr(&[
+        "upscale",
+        tmp.path().join("in").to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("model: fast-mse-slicesx2"), "{err}");
+    let v = mrisr::io::nifti::read_nifti_volume(&out).unwrap();
+    // x2 along the 2 mm axis.
+    assert_eq!(v.dims, [24, 20, 12]);
+    let (ok, _, err) = mrisr(&["upscale", "x", "y.nii.gz", "--model", "nope"]);
+    assert!(!ok && err.contains("no published model 'nope'"), "{err}");
+}
+
+#[test]
+fn upscale_all_goes_past_a_broken_series_and_reports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("study");
+    series(&input.join("a"), "good one", 1);
+    series(&input.join("b"), "broken one", 2);
+    // Cut the pixel data of one file of the second series short: its header still reads.
+    let victim = std::fs::read_dir(input.join("b"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() - 300]).unwrap();
+    let out = tmp.path().join("results");
+    let (ok, table, err) = mrisr(&[
+        "upscale",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--all",
+    ]);
+    assert!(!ok, "a failed series must fail the run: {table}{err}");
+    assert!(err.contains("1 of 2 failed"), "{err}");
+    let good = table
+        .lines()
+        .find(|l| l.contains("good one"))
+        .expect(&table);
+    let bad = table
+        .lines()
+        .find(|l| l.contains("broken one"))
+        .expect(&table);
+    assert!(good.contains("[24, 20, 12]"), "{good}");
+    assert!(bad.contains("FAILED"), "{bad}");
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let name = written[0].to_string_lossy().to_string();
+    assert!(name.ends_with("_good_one.nii.gz"), "{name}");
+}
