@@ -71,6 +71,13 @@ fn weight_file(cfg: SrNetConfig, tensors: &Tensors) -> Vec<u8> {
     safetensors::serialize(views, Some(meta)).unwrap()
 }
 
+/// A network of shape `cfg` with random weights, through a real weight file.
+fn random_net(cfg: SrNetConfig) -> CpuNet {
+    CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1)))
+        .unwrap()
+        .0
+}
+
 /// One "same"-padded 3x3x3 convolution over a whole volume, channels first, i fastest.
 fn conv_ref(x: &[Vec<f64>], dims: [usize; 3], w: &[f32], b: &[f32], cout: usize) -> Vec<Vec<f64>> {
     let cin = x.len();
@@ -251,13 +258,7 @@ fn a_single_slice_and_a_single_row() {
 
 #[test]
 fn cancel_stops_with_cancelled() {
-    let cfg = SrNetConfig {
-        blocks: 1,
-        channels: 4,
-        residual_scale: 1.0,
-    };
-    let (net, _) =
-        CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+    let net = random_net(Preset::Tiny.config());
     let input = Volume::zeros([8, 8, 8], [1.0; 3]);
     let plan = ColumnPlan { core: 4, halo: 5 };
     let mut n = 0;
@@ -309,13 +310,8 @@ fn wrong_weight_files_are_refused_with_the_tensor_named() {
 
 #[test]
 fn budget_sets_the_column_width() {
-    let cfg = SrNetConfig {
-        blocks: 4,
-        channels: 16,
-        residual_scale: 0.2,
-    };
-    let (net, _) =
-        CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+    let cfg = Preset::Fast.config();
+    let net = random_net(cfg);
     let dims = [512, 512, 160];
     let small = ColumnPlan::for_budget(&net, dims, 64 << 20);
     let big = ColumnPlan::for_budget(&net, dims, 1 << 30);
@@ -331,8 +327,7 @@ fn a_whole_knee_recomputes_little_within_the_default_budget() {
     // at or under 1.3 computed voxel-convolutions per needed one, within 1 GiB of planes.
     let dims = [512, 512, 160];
     for cfg in [Preset::Fast.config(), Preset::Seed.config()] {
-        let (net, _) =
-            CpuNet::from_weight_file("t", &weight_file(cfg, &random_tensors(cfg, 1))).unwrap();
+        let net = random_net(cfg);
         let plan = ColumnPlan::for_budget(&net, dims, DEFAULT_MEMORY_BUDGET);
         let w = plan.work(&net, dims);
         let ratio = w.computed as f64 / w.needed as f64;
