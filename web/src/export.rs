@@ -5,7 +5,7 @@ use mrisr::io::nifti::write_nifti_bytes;
 use wasm_bindgen::prelude::*;
 
 use crate::handle::VolumeHandle;
-use crate::zip::{DosTime, write_stored};
+use crate::zip::{DateTime, date_time, write_stored};
 use crate::{js_error, lib_error};
 
 #[wasm_bindgen]
@@ -52,11 +52,11 @@ impl VolumeHandle {
 }
 
 /// The local time now, as a zip timestamp.
-fn now() -> DosTime {
+fn now() -> DateTime {
     #[cfg(target_arch = "wasm32")]
     {
         let d = js_sys::Date::new_0();
-        DosTime::new(
+        date_time(
             d.get_full_year(),
             d.get_month() + 1,
             d.get_date(),
@@ -67,6 +67,6 @@ fn now() -> DosTime {
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        DosTime::new(1980, 1, 1, 0, 0, 0)
+        date_time(1980, 1, 1, 0, 0, 0)
     }
 }

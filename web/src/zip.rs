@@ -1,49 +1,14 @@
-//! A minimal zip writer (stored entries, no compression) for the exported DICOM series.
-//!
-//! DICOM pixel data compresses poorly with deflate, and a stored zip needs nothing but CRC-32,
-//! so no zip crate is pulled into the wasm build. Archives above 4 GiB (zip64) are refused.
+//! The exported DICOM series as a zip archive (stored entries: DICOM pixel data barely
+//! compresses with deflate, and storing keeps the export fast in the browser), written with
+//! the `zip` crate. Archives that would need zip64 (over 4 GiB or 65535 files) are refused with
+//! a message, as no one would want such a download from a tab.
 
-/// CRC-32 (IEEE 802.3, the zip polynomial) of `data`.
-pub fn crc32(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        std::array::from_fn(|n| {
-            let mut c = n as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            c
-        })
-    });
-    !data.iter().fold(!0u32, |c, &b| {
-        table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8)
-    })
-}
+use std::io::Write;
 
-/// MS-DOS date and time of a zip entry.
-#[derive(Clone, Copy, Debug)]
-pub struct DosTime {
-    pub time: u16,
-    pub date: u16,
-}
+pub use zip::DateTime;
 
-impl DosTime {
-    /// From a calendar date and time (years before 1980 become 1980).
-    pub fn new(year: u32, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Self {
-        let y = year.clamp(1980, 2107) - 1980;
-        DosTime {
-            time: ((hour << 11) | (min << 5) | (sec / 2)) as u16,
-            date: ((y << 9) | (month << 5) | day) as u16,
-        }
-    }
-}
-
-/// A zip archive holding `files` (name, bytes) uncompressed, in order.
-pub fn write_stored(files: &[(String, Vec<u8>)], when: DosTime) -> Result<Vec<u8>, String> {
+/// A zip archive holding `files` (name, bytes) uncompressed, in order, stamped `when`.
+pub fn write_stored(files: &[(String, Vec<u8>)], when: DateTime) -> Result<Vec<u8>, String> {
     let total: usize = files
         .iter()
         .map(|(n, b)| 76 + 2 * n.len() + b.len())
@@ -56,60 +21,27 @@ pub fn write_stored(files: &[(String, Vec<u8>)], when: DosTime) -> Result<Vec<u8
             total >> 20
         ));
     }
-    let mut out = Vec::with_capacity(total);
-    let mut central = Vec::new();
-    let u16le = |v: &mut Vec<u8>, x: u16| v.extend_from_slice(&x.to_le_bytes());
-    let u32le = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+    let fail = |e: &dyn std::fmt::Display| format!("writing the zip failed: {e}");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::with_capacity(total)));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(when);
     for (name, bytes) in files {
-        let offset = out.len() as u32;
-        let crc = crc32(bytes);
-        let size = bytes.len() as u32;
-        // local file header
-        u32le(&mut out, 0x0403_4b50);
-        u16le(&mut out, 20); // version needed
-        u16le(&mut out, 0x0800); // UTF-8 names
-        u16le(&mut out, 0); // stored
-        u16le(&mut out, when.time);
-        u16le(&mut out, when.date);
-        u32le(&mut out, crc);
-        u32le(&mut out, size);
-        u32le(&mut out, size);
-        u16le(&mut out, name.len() as u16);
-        u16le(&mut out, 0);
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(bytes);
-        // central directory entry
-        u32le(&mut central, 0x0201_4b50);
-        u16le(&mut central, 20); // made by
-        u16le(&mut central, 20);
-        u16le(&mut central, 0x0800);
-        u16le(&mut central, 0);
-        u16le(&mut central, when.time);
-        u16le(&mut central, when.date);
-        u32le(&mut central, crc);
-        u32le(&mut central, size);
-        u32le(&mut central, size);
-        u16le(&mut central, name.len() as u16);
-        u16le(&mut central, 0); // extra
-        u16le(&mut central, 0); // comment
-        u16le(&mut central, 0); // disk
-        u16le(&mut central, 0); // internal attributes
-        u32le(&mut central, 0); // external attributes
-        u32le(&mut central, offset);
-        central.extend_from_slice(name.as_bytes());
+        zip.start_file(name.as_str(), opts).map_err(|e| fail(&e))?;
+        zip.write_all(bytes).map_err(|e| fail(&e))?;
     }
-    let cd_offset = out.len() as u32;
-    let cd_size = central.len() as u32;
-    out.extend_from_slice(&central);
-    u32le(&mut out, 0x0605_4b50);
-    u16le(&mut out, 0);
-    u16le(&mut out, 0);
-    u16le(&mut out, files.len() as u16);
-    u16le(&mut out, files.len() as u16);
-    u32le(&mut out, cd_size);
-    u32le(&mut out, cd_offset);
-    u16le(&mut out, 0);
-    Ok(out)
+    Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())
+}
+
+/// A zip timestamp from a calendar date and time (outside 1980-2107: 1980-01-01).
+pub fn date_time(year: u32, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> DateTime {
+    let t = |v: u32| u8::try_from(v).unwrap_or(0);
+    u16::try_from(year)
+        .ok()
+        .and_then(|y| {
+            DateTime::from_date_and_time(y, t(month), t(day), t(hour), t(min), t(sec)).ok()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -117,20 +49,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc_matches_the_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
-
-    #[test]
-    fn archive_has_the_end_record() {
-        let z = write_stored(
-            &[("a.dcm".into(), vec![1, 2, 3])],
-            DosTime::new(2026, 1, 2, 3, 4, 5),
-        )
-        .unwrap();
-        assert_eq!(&z[..4], b"PK\x03\x04");
-        let end = &z[z.len() - 22..];
-        assert_eq!(&end[..4], b"PK\x05\x06");
-        assert_eq!(u16::from_le_bytes([end[10], end[11]]), 1);
+    fn archive_reads_back() {
+        let files = vec![
+            ("s/a.dcm".to_string(), vec![1, 2, 3]),
+            ("s/b.dcm".into(), vec![4; 1000]),
+        ];
+        let z = write_stored(&files, date_time(2026, 1, 2, 3, 4, 6)).unwrap();
+        let mut r = zip::ZipArchive::new(std::io::Cursor::new(z)).unwrap();
+        assert_eq!(r.len(), 2);
+        let mut e = r.by_name("s/b.dcm").unwrap();
+        assert_eq!(e.compression(), zip::CompressionMethod::Stored);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut back).unwrap();
+        assert_eq!(back, vec![4; 1000]);
     }
 }
