@@ -539,11 +539,10 @@ function showCard(card, entry) {
   h.textContent = card?.name || entry.title || entry.file;
   info.append(h);
   const dl = document.createElement('dl');
-  const flat = Object.entries(card || {}).filter(([k, v]) => k !== 'name' && (typeof v !== 'object' || Array.isArray(v)));
-  for (const [k, v] of flat.slice(0, 8)) {
+  for (const [k, v] of cardSummary(card || {}, entry)) {
     const dt = document.createElement('dt'), dd = document.createElement('dd');
-    dt.textContent = k.replace(/_/g, ' ');
-    dd.textContent = Array.isArray(v) ? v.join(' × ') : String(v);
+    dt.textContent = k;
+    dd.textContent = v;
     dl.append(dt, dd);
   }
   info.append(dl);
@@ -554,6 +553,40 @@ function showCard(card, entry) {
   pre.textContent = JSON.stringify(card, null, 2);
   more.append(sum, pre);
   info.append(more);
+}
+
+// What a person asks of a model, from its card: what it undoes, what it learned from, how much
+// it measured over cubic, its size. The full card stays one click away.
+function cardSummary(card, entry) {
+  const rows = [];
+  const AXES = ['i', 'j', 'k'];
+  const undoes = d => {
+    if (!d) return '';
+    const along = f => f.map((x, a) => x > 1 ? `${x}× along ${AXES[a]}` : '').filter(Boolean).join(', ');
+    const max = f => Math.max(...f);
+    switch (d.kind) {
+      case 'thick_slices': return `slices ${max(d.factor)}× thicker (${d.profile || 'box'} profile)`;
+      case 'k_space_truncation': return `a ${max(d.factor)}× smaller matrix (k-space cut ${along(d.factor)})`;
+      case 'gaussian_blur': return `a blur of ${d.fwhm_mm} mm (FWHM) along ${AXES[d.axis]}`;
+      case 'chain': return (d.steps || []).map(undoes).join(', then ');
+      default: return d.kind;
+    }
+  };
+  rows.push(['Undoes', undoes(card.degradation)]);
+  const n = card.net;
+  if (n) {
+    const c = n.channels, params = 27 * (c + n.blocks * 2 * c * c + c * c + c) + c * (2 * n.blocks + 2) + 1;
+    rows.push(['Network', `${n.blocks} blocks × ${c} channels, ${Math.round(params / 1000)}k parameters`]);
+  }
+  const loss = card.loss?.kind === 'perceptual' ? `MSE + ${card.loss.weight} × VGG16 perceptual` : 'MSE';
+  if (card.train_data?.length) rows.push(['Trained on', `${card.train_data.join(', ')} (${card.steps} steps, ${loss})`]);
+  const m = card.metrics;
+  if (m) {
+    const gain = m.psnr_db - m.baseline_psnr_db;
+    rows.push(['Measured', `${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB PSNR over cubic (SSIM ${m.ssim.toFixed(3)} vs ${m.baseline_ssim.toFixed(3)}) on ${m.on}`]);
+  }
+  if (entry?.bytes) rows.push(['Size', entry.bytes < 1048576 ? `${Math.ceil(entry.bytes / 1024)} KB` : mb(entry.bytes)]);
+  return rows;
 }
 
 // ---------------------------------------------------------------- super-resolution

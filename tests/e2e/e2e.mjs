@@ -316,6 +316,12 @@ try {
       const titles = await page.$$eval('#model option', opts => opts.map(o => o.textContent));
       const heading = () => page.textContent('#model-info h3');
       const first = await heading();
+      // The card in words: what the model undoes, its network, its size (the tiny e2e models
+      // undo x2 thicker slices).
+      const summary = await page.$$eval('#model-info dl > *', els => els.map(e => e.textContent));
+      const row = k => summary[summary.indexOf(k) + 1] || '';
+      assert(row('Undoes').startsWith('slices 2× thicker'), `card summary: ${summary.join(' | ')}`);
+      assert(/blocks × \d+ channels/.test(row('Network')) && /[KM]B$/.test(row('Size')), `card summary: ${summary.join(' | ')}`);
       await page.selectOption('#model', '1');
       await page.waitForFunction(f => document.querySelector('#model-info h3')?.textContent !== f, first);
       const second = await heading();
@@ -323,7 +329,7 @@ try {
       await page.selectOption('#model', '0');
       await page.waitForFunction(f => document.querySelector('#model-info h3')?.textContent === f, first);
       await page.waitForFunction(() => !document.querySelector('#run').disabled);
-      return `${n} models; ${first} -> ${second} -> ${first}`;
+      return `${n} models; ${first} -> ${second} -> ${first}; ${row('Undoes')}, ${row('Network')}`;
     });
 
     const results = {};
