@@ -1,6 +1,6 @@
 // mrisr page: a thin shell around the wasm module (see web/src). Heavy work (parsing, export,
 // super-resolution) runs in Web Workers; the viewer renders slices with the module on this thread.
-import init, { VolumeHandle } from './pkg/mrisr_web.js';
+import init, { VolumeHandle, version } from './pkg/mrisr_web.js';
 
 const $ = sel => document.querySelector(sel);
 const PLANES = ['Axial', 'Coronal', 'Sagittal'];
@@ -24,6 +24,7 @@ const state = {
   weights: null, // {bytes: ArrayBuffer, entry}
   running: null,
   gpu: null, // Promise<boolean>: WebGPU passed the check
+  diag: { adapter: null, gpu: '', lastRun: null }, // for the Diagnostics panel
 };
 
 function setStatus(el, text, kind = '') {
@@ -612,6 +613,7 @@ async function runSr() {
   const input = srInput();
   const inputParts = () => input.toParts();
   let backend = await chooseBackend();
+  delete document.body.dataset.fallback; // set again below if this run falls back
   setPhase('sr-running');
   const prog = $('#sr-progress');
   prog.hidden = false;
@@ -667,6 +669,12 @@ async function runSr() {
     setStatus(status, `Done in ${duration(r.seconds)} on ${backend === 'webgpu' ? 'the GPU' : 'the CPU'}: ${d.join(' × ')} voxels of ${state.result.info.spacing.map(v => fmt(v, 2)).join(' × ')} mm.`, 'ok');
     document.body.dataset.backend = backend;
     document.body.dataset.srSeconds = r.seconds.toFixed(3);
+    state.diag.lastRun = {
+      backend, seconds: r.seconds, output: d,
+      workers: backend === 'cpu' ? +document.body.dataset.cpuWorkers : 1,
+      stages: backend === 'cpu' && document.body.dataset.srStages ? JSON.parse(document.body.dataset.srStages) : null,
+      fallback: document.body.dataset.fallback || null,
+    };
     buildViewer();
     setPhase('sr-done');
   } catch (e) {
@@ -793,6 +801,51 @@ function updateButtons() {
   $('#export-nifti').disabled = $('#export-dicom').disabled = !has;
 }
 
+// ---------------------------------------------------------------- diagnostics
+// What users paste into bug reports: browser, GPU adapter and its limits, threads and SIMD,
+// versions, and the last run's stages. Nothing about the scan's content or its patient.
+function diagnosticsText() {
+  const a = state.diag.adapter;
+  const run = state.diag.lastRun;
+  const s = x => (x == null ? '–' : String(x));
+  const lines = [
+    `mrisr page ${state.module ? version() : '(module not started)'} · ${location.origin}${location.pathname}`,
+    `browser: ${navigator.userAgent}`,
+    `cores: ${s(navigator.hardwareConcurrency)} · memory: ${s(navigator.deviceMemory)} GB (as the browser reports) · WebAssembly SIMD: ${WebAssembly.validate(SIMD_PROBE) ? 'yes' : 'no'} · cross-origin isolated: ${self.crossOriginIsolated ? 'yes' : 'no'}`,
+    `WebGPU: ${navigator.gpu ? (a ? `${[a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'adapter'}${a.fallback ? ' (software fallback)' : ''}, largest buffer ${a.maxBuffer ? mb(a.maxBuffer) : '–'}` : state.diag.gpu || 'not checked yet') : 'not offered by this browser'}`,
+    `model: ${state.weights ? `${state.weights.entry.file} (${state.weights.card?.name || '?'}, sha256 ${(state.weights.entry.sha256 || '').slice(0, 12)}…, trained with mrisr ${state.weights.card?.mrisr_version || '?'})` : 'not loaded'}`,
+  ];
+  if (run) {
+    lines.push(`last run: ${run.backend}${run.backend === 'cpu' ? ` (${run.workers} workers)` : ''}, ${run.seconds.toFixed(2)} s, output ${run.output.join(' × ')} voxels${run.fallback ? `, after a GPU failure: ${run.fallback}` : ''}`);
+    if (run.stages) lines.push(`  stages: prepare ${run.stages.prepare.toFixed(2)} s · network ${run.stages.network.toFixed(2)} s · finish ${run.stages.finish.toFixed(2)} s`);
+  } else {
+    lines.push('last run: none yet');
+  }
+  if (performance.memory) lines.push(`page memory (JS heap): ${mb(performance.memory.usedJSHeapSize)} of ${mb(performance.memory.jsHeapSizeLimit)}`);
+  return lines.join('\n');
+}
+
+function wireDiagnostics() {
+  const dlg = $('#diag');
+  $('#diag-open').addEventListener('click', () => {
+    $('#diag-text').textContent = diagnosticsText();
+    $('#diag-status').textContent = '';
+    dlg.showModal();
+  });
+  $('#diag-close').addEventListener('click', () => dlg.close());
+  $('#diag-copy').addEventListener('click', async () => {
+    const text = $('#diag-text').textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+      $('#diag-status').textContent = 'Copied.';
+    } catch {
+      // Without clipboard permission: select the text so Ctrl+C copies it.
+      getSelection().selectAllChildren($('#diag-text'));
+      $('#diag-status').textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+    }
+  });
+}
+
 // ---------------------------------------------------------------- start
 // Checks once, in a worker, that WebGPU computes correctly here (a test convolution); the
 // result decides what "Automatic" uses and is shown in the footer.
@@ -807,15 +860,18 @@ function probeGpu() {
       await w.ready;
       const r = await w.call('probe', { backend: 'webgpu' });
       const a = r.adapter || {};
+      state.diag.adapter = a;
       // A software adapter (SwiftShader, WARP) emulates the GPU on the CPU, several times
       // slower than the CPU path (BENCHMARKS.md): "Automatic" then takes the CPU.
       line.textContent = `WebGPU: ${[a.vendor, a.architecture].filter(Boolean).join(' ') || 'ready'}`
         + (a.fallback ? ' (software fallback: Automatic uses the CPU, which is faster)' : '')
         + ` · check passed in ${r.ms} ms`;
       document.body.dataset.gpu = 'ok';
+      state.diag.gpu = line.textContent;
       return !a.fallback;
     } catch (e) {
       line.textContent = `WebGPU: not usable here (${e.message}); the CPU will be used`;
+      state.diag.gpu = line.textContent;
       document.body.dataset.gpu = 'no';
       return false;
     } finally {
@@ -866,6 +922,7 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
 async function main() {
   setPhase('starting');
   wireUi();
+  wireDiagnostics();
   if (!WebAssembly.validate(SIMD_PROBE)) {
     setStatus($('#open-status'), 'This browser does not run WebAssembly SIMD, which the page needs '
       + '(Chrome or Edge 91+, Firefox 89+, Safari 16.4+). Please update it.', 'error');

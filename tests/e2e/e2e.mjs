@@ -398,6 +398,19 @@ try {
       return `${used} (${line})`;
     });
 
+    await step('the Diagnostics panel says what ran, and copies', async () => {
+      await page.click('#diag-open');
+      const text = await page.textContent('#diag-text');
+      for (const want of ['mrisr page 0.', 'cores: ', 'WebAssembly SIMD: yes', 'WebGPU: ', 'model: ', 'last run: ', 'stages: prepare'])
+        assert(text.includes(want), `no "${want}" in:\n${text}`);
+      await page.click('#diag-copy');
+      await page.waitForFunction(() => document.querySelector('#diag-status').textContent !== '');
+      const status = await page.textContent('#diag-status');
+      await page.screenshot({ path: path.join(out, 'diagnostics.png') });
+      await page.click('#diag-close');
+      return `${text.split('\n').length} lines; ${status}`;
+    });
+
     let reference = process.env.MRISR_E2E_REFERENCE;
     const cmd = process.env.MRISR_UPSCALE_CMD;
     if (!reference && cmd && results.cpu) {

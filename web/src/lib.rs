@@ -23,6 +23,12 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The module's version (mrisr's), for the page's diagnostics.
+#[wasm_bindgen]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
 /// A JavaScript `Error` with `msg` as its message.
 pub(crate) fn js_error(msg: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&msg.to_string()).into()
