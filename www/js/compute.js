@@ -1,0 +1,212 @@
+// Super-resolution: which engine (WebGPU after a test convolution, else the CPU), the run in
+// workers (one on WebGPU; a pool on the CPU), progress, Cancel and the GPU->CPU fallback.
+import { VolumeHandle } from '../pkg/mrisr_web.js';
+import { $, duration, fmt, setPhase, setStatus, state, updateButtons } from './page.js';
+import { wrap } from './open.js';
+import { buildViewer } from './viewer.js';
+import { WasmWorker } from './workers.js';
+
+export async function chooseBackend() {
+  const want = $('#backend').value;
+  if (want !== 'auto') return want;
+  return (await probeGpu()) ? 'webgpu' : 'cpu';
+}
+
+export function srInput() {
+  const region = $('#region').value;
+  if (region === 'all') return state.orig.handle;
+  const n = +region;
+  const v = state.orig.handle.voxel(...state.cursor);
+  const d = state.orig.info.dims;
+  const start = v.map((x, a) => Math.max(0, Math.min(d[a] - Math.min(n, d[a]), Math.round(x - n / 2))));
+  return state.orig.handle.crop(start, [n, n, n]);
+}
+
+export async function runSr() {
+  if (!state.orig || !state.weights || state.running) return;
+  const status = $('#sr-status');
+  const input = srInput();
+  const inputParts = () => input.toParts();
+  let backend = await chooseBackend();
+  delete document.body.dataset.fallback; // set again below if this run falls back
+  setPhase('sr-running');
+  const prog = $('#sr-progress');
+  prog.hidden = false;
+  $('#run').disabled = true;
+  setStatus(status, '');
+  const attempt = async be => {
+    const fill = prog.querySelector('.bar > div'), text = prog.querySelector('.progress-text');
+    fill.style.width = '0%';
+    text.textContent = `Starting on ${be === 'webgpu' ? 'the GPU' : 'the CPU'}…`;
+    let t0 = performance.now();
+    const onProgress = (done, total) => {
+      fill.style.width = `${(100 * done / total).toFixed(1)}%`;
+      const el = (performance.now() - t0) / 1000;
+      const left = done ? el / done * (total - done) : NaN;
+      text.textContent = `${Math.floor(100 * done / total)}% done` + (done && done < total ? ` · about ${duration(left)} left` : '');
+    };
+    if (be === 'cpu') {
+      const r = await runOnCpuPool(inputParts(), () => { t0 = performance.now(); }, onProgress);
+      return { ...r, seconds: (performance.now() - t0) / 1000 };
+    }
+    const w = new WasmWorker(state.module);
+    state.running = { workers: [w], cancelled: false };
+    try {
+      await w.ready;
+      const ready = await w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: be });
+      const parts = inputParts();
+      t0 = performance.now();
+      const opts = {};
+      if (state.failGpu) { state.failGpu = false; opts.crashForTest = true; }
+      const out = await w.call('sr-run', { parts, backend: be, opts }, [parts.data.buffer], onProgress);
+      return { out, ready, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      w.terminate('done');
+    }
+  };
+  try {
+    let r;
+    try {
+      r = await attempt(backend);
+    } catch (e) {
+      if (state.running?.cancelled || backend !== 'webgpu') throw e;
+      setStatus(status, `The GPU run failed (${e.message}); continuing on the CPU.`, 'warn');
+      document.body.dataset.fallback = e.message;
+      backend = 'cpu';
+      r = await attempt(backend);
+    }
+    const handle = VolumeHandle.fromParts(r.out.dims, r.out.spacing, r.out.affine, r.out.data, r.out.meta);
+    state.result?.handle.free();
+    if (state.input && state.input.handle !== state.orig.handle) state.input.handle.free();
+    state.result = wrap(handle, 'Result');
+    state.input = input === state.orig.handle ? null : wrap(input, 'Input region');
+    const d = state.result.info.dims;
+    setStatus(status, `Done in ${duration(r.seconds)} on ${backend === 'webgpu' ? 'the GPU' : 'the CPU'}: ${d.join(' × ')} voxels of ${state.result.info.spacing.map(v => fmt(v, 2)).join(' × ')} mm.`, 'ok');
+    document.body.dataset.backend = backend;
+    document.body.dataset.srSeconds = r.seconds.toFixed(3);
+    state.diag.lastRun = {
+      backend, seconds: r.seconds, output: d,
+      workers: backend === 'cpu' ? +document.body.dataset.cpuWorkers : 1,
+      stages: backend === 'cpu' && document.body.dataset.srStages ? JSON.parse(document.body.dataset.srStages) : null,
+      fallback: document.body.dataset.fallback || null,
+    };
+    buildViewer();
+    setPhase('sr-done');
+  } catch (e) {
+    if (input !== state.orig.handle) input.free();
+    const cancelled = state.running?.cancelled;
+    setStatus(status, cancelled ? 'Cancelled.' : `Super-resolution failed: ${e.message}`, cancelled ? 'warn' : 'error');
+    setPhase(cancelled ? 'sr-cancelled' : 'sr-error');
+  } finally {
+    state.running = null;
+    prog.hidden = true;
+    updateButtons();
+  }
+}
+
+// The CPU path: a pool of workers, one wasm instance each (wasm threads would need the
+// cross-origin isolation that GitHub Pages cannot give a page). The lead worker prepares the
+// network's input (upsampling, normalisation); the pool runs the network on slabs of rows that
+// overlap by the receptive radius, so the stitched output equals a single run; the lead maps it
+// back to the scan's frame.
+export async function runOnCpuPool(parts, started, onProgress) {
+  const [ni, nj, nk] = parts.dims;
+  const cores = Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8));
+  const lead = new WasmWorker(state.module);
+  const workers = [lead];
+  state.running = { workers, cancelled: false };
+  const init = w => w.ready.then(() => w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: 'cpu' }));
+  try {
+    const ready = await init(lead);
+    // Slabs no thinner than twice the halo, so overlap stays a small part of the work.
+    const n = Math.max(1, Math.min(cores, Math.floor(nj / (2 * ready.halo)) || 1));
+    for (let i = 1; i < n; i++) workers.push(new WasmWorker(state.module));
+    document.body.dataset.cpuWorkers = String(n);
+    const others = Promise.all(workers.slice(1).map(init));
+    started();
+    const t = [performance.now()];
+    const prepared = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);
+    await others;
+    t.push(performance.now());
+    const [pi, pj, pk] = prepared.dims;
+    const slabs = splitRows(prepared, n, ready.halo);
+    const done = new Array(n).fill(0), totals = new Array(n).fill(1);
+    const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
+      done[i] = d; totals[i] = t;
+      onProgress(done.reduce((a, b) => a + b), totals.reduce((a, b) => a + b));
+    })));
+    const data = new Float32Array(pi * pj * pk);
+    slabs.forEach((s, i) => {
+      for (let k = 0; k < pk; k++) {
+        const src = outs[i].data.subarray(pi * ((s.core[0] - s.start) + s.rows * k), pi * ((s.core[1] - s.start) + s.rows * k));
+        data.set(src, pi * (s.core[0] + pj * k));
+      }
+    });
+    t.push(performance.now());
+    const stitched = { ...prepared, data };
+    const out = await lead.call('sr-finish', { parts: stitched }, [data.buffer]);
+    t.push(performance.now());
+    // Seconds per stage of the last CPU run (benchmarks read them; a diagnostics panel could).
+    document.body.dataset.srStages = JSON.stringify({ prepare: (t[1] - t[0]) / 1000, network: (t[2] - t[1]) / 1000, finish: (t[3] - t[2]) / 1000 });
+    return { out, ready };
+  } finally {
+    for (const w of workers) w.terminate('done');
+  }
+}
+
+// `n` slabs of rows (axis j) of a volume's parts, each with `halo` rows of context either side.
+export function splitRows(p, n, halo) {
+  const [ni, nj, nk] = p.dims;
+  const slabs = [];
+  for (let i = 0; i < n; i++) {
+    const core = [Math.floor(nj * i / n), Math.floor(nj * (i + 1) / n)];
+    const start = Math.max(0, core[0] - halo), end = Math.min(nj, core[1] + halo), rows = end - start;
+    const data = new Float32Array(ni * rows * nk);
+    for (let k = 0; k < nk; k++) data.set(p.data.subarray(ni * (start + nj * k), ni * (end + nj * k)), ni * rows * k);
+    slabs.push({ core, start, rows, parts: { ...p, dims: [ni, rows, nk], data } });
+  }
+  return slabs;
+}
+
+export function cancelSr() {
+  const r = state.running;
+  if (!r) return;
+  r.cancelled = true;
+  for (const w of r.workers) w.w.postMessage({ op: 'cancel' });
+  // The CPU path seldom yields to the workers' message loops: stop the workers if they do not.
+  setTimeout(() => { if (state.running === r) for (const w of r.workers) w.terminate('cancelled'); }, 300);
+}
+
+// Checks once, in a worker, that WebGPU computes correctly here (a test convolution); the
+// result decides what "Automatic" uses and is shown in the footer.
+export function probeGpu() {
+  if (state.gpu) return state.gpu;
+  state.gpu = (async () => {
+    const line = $('#engine');
+    if (!navigator.gpu) { line.textContent = 'WebGPU: not available in this browser, the CPU will be used'; return false; }
+    line.textContent = 'WebGPU: checking…';
+    const w = new WasmWorker(state.module);
+    try {
+      await w.ready;
+      const r = await w.call('probe', { backend: 'webgpu' });
+      const a = r.adapter || {};
+      state.diag.adapter = a;
+      // A software adapter (SwiftShader, WARP) emulates the GPU on the CPU, several times
+      // slower than the CPU path (BENCHMARKS.md): "Automatic" then takes the CPU.
+      line.textContent = `WebGPU: ${[a.vendor, a.architecture].filter(Boolean).join(' ') || 'ready'}`
+        + (a.fallback ? ' (software fallback: Automatic uses the CPU, which is faster)' : '')
+        + ` · check passed in ${r.ms} ms`;
+      document.body.dataset.gpu = 'ok';
+      state.diag.gpu = line.textContent;
+      return !a.fallback;
+    } catch (e) {
+      line.textContent = `WebGPU: not usable here (${e.message}); the CPU will be used`;
+      state.diag.gpu = line.textContent;
+      document.body.dataset.gpu = 'no';
+      return false;
+    } finally {
+      w.terminate('done');
+    }
+  })();
+  return state.gpu;
+}
