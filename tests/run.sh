@@ -10,6 +10,9 @@ stamp() { echo "-- $1 ($(( $(date +%s) - t0 )) s)"; }
 
 stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
 cargo test --no-fail-fast
+# The CPU engine's kernels pick AVX-512 where the CPU has it (as here); its tests again on the
+# AVX2 path, which most desktops take (same build, chosen at run time).
+MRISR_SIMD=v3 cargo test -q -p mrisr --lib engine
 
 stamp "mrisr library for wasm32-unknown-unknown"
 env_file="${MRISR_WASM_ENV:-}"

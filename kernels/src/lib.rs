@@ -93,7 +93,9 @@ pub fn conv_rows(conv: &PackedConv, input: Inputs, region: Region, epi: Epilogue
     };
     // MRISR_SIMD=v3 holds an AVX-512 machine to AVX2 (benchmarks of the two paths).
     #[cfg(target_arch = "x86_64")]
-    if std::env::var("MRISR_SIMD").as_deref() == Ok("v3")
+    static AVX2_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    #[cfg(target_arch = "x86_64")]
+    if *AVX2_ONLY.get_or_init(|| std::env::var("MRISR_SIMD").as_deref() == Ok("v3"))
         && let Some(v3) = pulp::x86::V3::try_new()
     {
         return pulp::Simd::vectorize(v3, job);
