@@ -12,7 +12,8 @@
 //! Bias, ReLU and the residual add (`skip + scale * conv`) are applied before the one store.
 //!
 //! Multiply-adds use pulp's `mul_add_e_f32s` (fused where the CPU has FMA, multiply then add
-//! elsewhere): its exact `mul_add_f32s` is a per-lane software FMA in WebAssembly, 100x slower.
+//! elsewhere): its exact `mul_add_f32s` is a per-lane software FMA in WebAssembly, which made
+//! the page's network 25x slower (BENCHMARKS.md).
 //!
 //! Tested through `mrisr::engine` (against a plain convolution and against burn).
 
@@ -105,6 +106,7 @@ pub fn conv_rows(conv: &PackedConv, input: Inputs, region: Region, epi: Epilogue
 
 /// Like [`conv_rows`] for a convolution with one output channel (the network's tail), written
 /// to a plain `nx`-wide plane without border or channels (`out` starts at row `region.y0`).
+/// Its input channels must be packed as many as the input's stride (zero weights on padding).
 /// A skip plane here is a one-channel plane with the border (the network's input).
 pub fn conv_rows_to_scalar(
     conv: &PackedConv,
@@ -340,20 +342,16 @@ impl pulp::WithSimd for DotRows<'_> {
             epi,
             out,
         }) = self;
-        assert_eq!(conv.cout, 1);
         let lanes = S::F32_LANES;
         let cs = input.stride;
+        // One output channel, weights packed [tap][cin] with cin = the input's stride (padded
+        // with zero weights by the caller): a tap's weights are whole vectors as they lie.
+        assert!(conv.cout == 1 && conv.cout_p == 1, "a one-channel output");
         assert!(
-            cs % lanes == 0 && conv.cin <= cs,
-            "input channels padded to the SIMD width"
+            conv.cin == cs && cs.is_multiple_of(lanes),
+            "input channels padded to the SIMD width, weights with them"
         );
-        // Repack the weights to [tap][cs] so a tap's weights are contiguous vectors.
-        let mut w = vec![0.0f32; 27 * cs];
-        for tap in 0..27 {
-            for ci in 0..conv.cin {
-                w[tap * cs + ci] = conv.weights[(tap * conv.cin + ci) * conv.cout_p];
-            }
-        }
+        let w = &conv.weights;
         let nx = region.nx;
         let row_stride = (nx + 2) * cs;
         assert!(out.len() >= (region.y1 - region.y0) * nx);

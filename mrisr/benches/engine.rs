@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use mrisr::Volume;
-use mrisr::engine::{ColumnPlan, CpuNet, DEFAULT_MEMORY_BUDGET, Work, run};
+use mrisr::engine::{ColumnPlan, CpuNet, DEFAULT_MEMORY_BUDGET, run};
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -34,15 +34,13 @@ fn main() {
         .collect();
     let input = Volume::from_data(dims, [1.0; 3], data);
     let plan = ColumnPlan::for_budget(&net, dims, DEFAULT_MEMORY_BUDGET);
+    let work = plan.work(&net, dims);
     let mut times = Vec::new();
-    let mut work = Work::default();
     for r in 0..=runs {
         let t = Instant::now();
-        let mut w = Work::default();
-        std::hint::black_box(run(&net, &input, plan, &mut w, &mut |_| true).unwrap());
+        std::hint::black_box(run(&net, &input, plan, &mut |_| true).unwrap());
         if r > 0 {
             times.push(t.elapsed().as_secs_f64());
-            work = w;
         }
     }
     times.sort_by(f64::total_cmp);

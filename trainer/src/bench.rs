@@ -222,12 +222,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             input.dims,
             mrisr::engine::DEFAULT_MEMORY_BUDGET,
         );
-        let mut work = mrisr::engine::Work::default();
+        let work = plan.work(&cpu, input.dims);
         let times: Vec<f64> = (0..args.repeat + 1)
             .map(|_| {
                 let t = Instant::now();
-                work = mrisr::engine::Work::default();
-                mrisr::engine::run(&cpu, &input, plan, &mut work, &mut |_| true)?;
+                mrisr::engine::run(&cpu, &input, plan, &mut |_| true)?;
                 Ok(t.elapsed().as_secs_f64())
             })
             .collect::<anyhow::Result<_>>()?;

@@ -17,7 +17,7 @@ pub use stream::Work;
 
 use crate::tiles::{self, Progress};
 use crate::{Error, Result, Volume};
-use stream::{Column, Schedule};
+use stream::Column;
 
 /// Memory the engine may use for its plane buffers, by default (the whole-knee run of the
 /// `seed` network stays within it; `fast` then takes whole 512 x 512 planes).
@@ -35,10 +35,9 @@ pub struct ColumnPlan {
 impl ColumnPlan {
     /// Columns as wide as `budget` bytes of plane buffers allow for a volume of `dims`.
     pub fn for_budget(net: &CpuNet, dims: [usize; 3], budget: usize) -> Self {
-        let schedule = Schedule::for_net(net);
-        let halo = schedule.depth;
+        let halo = net.schedule.depth;
         // Per voxel of a column's cross-section: the rings, plus the column's input and output.
-        let per_voxel = schedule.bytes_per_plane_voxel(net) + 8 * dims[2];
+        let per_voxel = net.schedule.bytes_per_plane_voxel(&net.strides) + 8 * dims[2];
         let edge = ((budget / per_voxel) as f64).sqrt() as usize;
         Self {
             core: edge.saturating_sub(2 * halo + 2).max(8),
@@ -49,10 +48,9 @@ impl ColumnPlan {
     /// Voxel-convolutions a run over a volume of `dims` computes, and those it needs: the
     /// cost of the columns' halos (nothing is recomputed along k).
     pub fn work(&self, net: &CpuNet, dims: [usize; 3]) -> Work {
-        let schedule = Schedule::for_net(net);
         let mut total = Work::default();
         for tile in self.columns(dims) {
-            let w = stream::planned_work(net, &schedule, Column::of(&tile));
+            let w = stream::planned_work(net, Column::of(&tile));
             total.computed += w.computed;
             total.needed += w.needed;
         }
@@ -69,30 +67,28 @@ impl ColumnPlan {
 
     /// Bytes the plane buffers of one column take (the peak of a run, besides the volumes).
     pub fn column_bytes(&self, net: &CpuNet, dims: [usize; 3]) -> usize {
-        let schedule = Schedule::for_net(net);
         let nx = (self.core + 2 * self.halo).min(dims[0]) + 2;
         let ny = (self.core + 2 * self.halo).min(dims[1]) + 2;
-        nx * ny * (schedule.bytes_per_plane_voxel(net) + 8 * dims[2])
+        nx * ny * (net.schedule.bytes_per_plane_voxel(&net.strides) + 8 * dims[2])
     }
 }
 
 /// Applies `net` to `input` (already on the target grid and normalised): the same result as
 /// `infer::run_tiled` with burn. `progress` is called after every plane of every column;
-/// returning `false` cancels with [`Error::Cancelled`].
+/// returning `false` cancels with [`Error::Cancelled`]. [`ColumnPlan::work`] says what the
+/// run computes.
 pub fn run(
     net: &CpuNet,
     input: &Volume,
     plan: ColumnPlan,
-    work: &mut Work,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Volume> {
-    let schedule = Schedule::for_net(net);
     let dims = input.dims;
     if dims.contains(&0) {
         return Err(Error::Invalid("the volume is empty".into()));
     }
     let columns = plan.columns(dims);
-    let steps = dims[2] + schedule.depth;
+    let steps = dims[2] + net.schedule.depth;
     let voxels_total: usize = columns.iter().map(|t| t.read_voxels()).sum();
     let mut out = Volume {
         data: vec![0.0; input.len()],
@@ -110,8 +106,7 @@ pub fn run(
                 voxels_total,
             })
         };
-        let result = stream::run_column(net, &schedule, &block, col, work, &mut report)
-            .ok_or(Error::Cancelled)?;
+        let result = stream::run_column(net, &block, col, &mut report).ok_or(Error::Cancelled)?;
         tiles::stitch(&mut out, tile, &result);
         voxels_before += tile.read_voxels();
     }

@@ -2,6 +2,7 @@
 //! writing another, read from the same weight file as burn's `SrNet` (no burn here).
 
 use super::kernel::PackedConv;
+use super::stream::Schedule;
 use crate::model::card::SrNetConfig;
 use crate::model::card::{ModelCard, read_card};
 use crate::{Error, Result};
@@ -35,6 +36,8 @@ pub struct CpuNet {
     pub layers: Vec<Layer>,
     /// Channel stride of each tensor (1 for the input and the output).
     pub strides: Vec<usize>,
+    /// When each tensor is produced and how many planes it keeps (from `layers`).
+    pub schedule: Schedule,
 }
 
 impl CpuNet {
@@ -139,17 +142,21 @@ impl CpuNet {
             skip: Some((features, 1.0)),
         });
         let y = new_tensor(1);
+        // The tail reads whole SIMD vectors of input channels: its weights are padded to the
+        // stored channels once here, so the kernel reads them as they are.
         layers.push(Layer {
-            conv: pack(c, 1, 1, tail),
+            conv: pack(cp, 1, 1, pad_input_channels(tail, c, cp)),
             input: g,
             output: y,
             relu: false,
             skip: Some((x, 1.0)),
         });
+        let schedule = Schedule::new(&layers, &strides);
         Self {
             config,
             layers,
             strides,
+            schedule,
         }
     }
 
@@ -157,6 +164,17 @@ impl CpuNet {
     pub fn output(&self) -> TensorId {
         self.strides.len() - 1
     }
+}
+
+/// `[cout][cin][27]` weights widened to `[cout][cin_p][27]` with zeros.
+fn pad_input_channels((w, b): ConvWeights, cin: usize, cin_p: usize) -> ConvWeights {
+    let cout = b.len();
+    let mut padded = vec![0.0; cout * cin_p * 27];
+    for co in 0..cout {
+        padded[co * cin_p * 27..(co * cin_p + cin) * 27]
+            .copy_from_slice(&w[co * cin * 27..(co + 1) * cin * 27]);
+    }
+    (padded, b)
 }
 
 /// Reads one tensor as f32, checking its shape.

@@ -9,7 +9,7 @@
 //! costs little.
 
 use super::kernel::{self, Epilogue, Inputs, Region};
-use super::net::{CpuNet, TensorId};
+use super::net::{CpuNet, Layer, TensorId};
 
 /// Planes each tensor keeps, and how far behind the input each is produced.
 #[derive(Clone, Debug)]
@@ -20,14 +20,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn for_net(net: &CpuNet) -> Self {
-        let n = net.strides.len();
+    /// For `layers` (in the order they run) over tensors with channel `strides`.
+    pub fn new(layers: &[Layer], strides: &[usize]) -> Self {
+        let n = strides.len();
         let mut lags = vec![0; n];
-        for l in &net.layers {
+        for l in layers {
             lags[l.output] = lags[l.input] + 1;
         }
         let mut capacity = vec![1; n];
-        for l in &net.layers {
+        for l in layers {
             // A convolution reads planes z-1..z+1 of its input while that input is at z+1.
             capacity[l.input] = capacity[l.input].max(3);
             if let Some((s, _)) = l.skip {
@@ -38,7 +39,7 @@ impl Schedule {
                 capacity[s] = capacity[s].max(lags[l.output] - lags[s] + 1);
             }
         }
-        let depth = lags[net.output()];
+        let depth = lags[n - 1];
         Self {
             lags,
             capacity,
@@ -47,9 +48,9 @@ impl Schedule {
     }
 
     /// Bytes of ring buffers per voxel of a plane (the output is written straight out).
-    pub fn bytes_per_plane_voxel(&self, net: &CpuNet) -> usize {
-        let floats: usize = (0..net.output())
-            .map(|t| self.capacity[t] * net.strides[t])
+    pub fn bytes_per_plane_voxel(&self, strides: &[usize]) -> usize {
+        let floats: usize = (0..strides.len() - 1)
+            .map(|t| self.capacity[t] * strides[t])
             .sum();
         floats * 4
     }
@@ -76,7 +77,7 @@ impl Column {
     }
 }
 
-/// Work done, for the benchmarks: voxel-convolutions computed, and those the output needs.
+/// Voxel-convolutions computed, and those the output needs (see [`planned_work`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Work {
     pub computed: u64,
@@ -88,12 +89,11 @@ pub struct Work {
 /// steps done (of `nz + depth`); returning `false` stops and gives `None`.
 pub fn run_column(
     net: &CpuNet,
-    schedule: &Schedule,
     input: &[f32],
     col: Column,
-    work: &mut Work,
     step: &mut dyn FnMut(usize) -> bool,
 ) -> Option<Vec<f32>> {
+    let schedule = &net.schedule;
     let [nx, ny, nz] = col.dims;
     assert_eq!(input.len(), nx * ny * nz);
     let padded = (nx + 2) * (ny + 2);
@@ -109,7 +109,6 @@ pub fn run_column(
         .collect();
     let zero = vec![0.0f32; padded * net.strides.iter().max().unwrap()];
     let mut out = vec![0.0f32; nx * ny * nz];
-    let region_of = |t: TensorId| region(schedule, col, t);
     let plane = |rings: &[Vec<f32>], t: TensorId, z: isize| -> *const [f32] {
         let len = padded * net.strides[t];
         if z < 0 || z as usize >= nz {
@@ -150,7 +149,7 @@ pub fn run_column(
                 relu: layer.relu,
                 skip,
             };
-            let region = region_of(layer.output);
+            let region = region(schedule, col, layer.output);
             if layer.output == y_out {
                 let rows = &mut out[z as usize * nx * ny..(z as usize + 1) * nx * ny];
                 let rows = &mut rows[region.y0 * nx..region.y1 * nx];
@@ -172,9 +171,6 @@ pub fn run_column(
             return None;
         }
     }
-    let w = planned_work(net, schedule, col);
-    work.computed += w.computed;
-    work.needed += w.needed;
     Some(out)
 }
 
@@ -194,14 +190,14 @@ fn region(schedule: &Schedule, col: Column, t: TensorId) -> Region {
 }
 
 /// Voxel-convolutions a column computes, and those its core needs.
-pub fn planned_work(net: &CpuNet, schedule: &Schedule, col: Column) -> Work {
+pub fn planned_work(net: &CpuNet, col: Column) -> Work {
     let nz = col.dims[2] as u64;
     let [[x0, x1], [y0, y1]] = col.core;
     let computed = net
         .layers
         .iter()
         .map(|l| {
-            let r = region(schedule, col, l.output);
+            let r = region(&net.schedule, col, l.output);
             ((r.x1 - r.x0) * (r.y1 - r.y0)) as u64 * nz
         })
         .sum();
@@ -239,7 +235,7 @@ fn par_rows(
                 f(r, chunk)
             });
     }
-    // One engine per Web Worker in the page (see app.js): no threads inside it.
+    // One engine per Web Worker in the page (see www/js/compute.js): no threads inside it.
     #[cfg(target_arch = "wasm32")]
     {
         let _ = row_len;

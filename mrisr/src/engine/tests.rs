@@ -155,9 +155,8 @@ fn check(cfg: SrNetConfig, dims: [usize; 3], core: usize) {
         core,
         halo: cfg.receptive_radius(),
     };
-    let mut work = Work::default();
     let mut calls = 0;
-    let out = run(&net, &input, plan, &mut work, &mut |_| {
+    let out = run(&net, &input, plan, &mut |_| {
         calls += 1;
         true
     })
@@ -182,6 +181,7 @@ fn check(cfg: SrNetConfig, dims: [usize; 3], core: usize) {
             .any(|(a, b)| (a - b).abs() > 1e-3)
     );
     assert!(calls >= dims[2]);
+    let work = plan.work(&net, dims);
     assert!(work.computed >= work.needed && work.needed > 0);
 }
 
@@ -262,7 +262,7 @@ fn cancel_stops_with_cancelled() {
     let input = Volume::zeros([8, 8, 8], [1.0; 3]);
     let plan = ColumnPlan { core: 4, halo: 5 };
     let mut n = 0;
-    let r = run(&net, &input, plan, &mut Work::default(), &mut |_| {
+    let r = run(&net, &input, plan, &mut |_| {
         n += 1;
         n < 3
     });
