@@ -7,6 +7,7 @@ use mrisr::Volume;
 use mrisr::infer::{TileOptions, block_on, run_tile, run_tiled};
 use mrisr::model::card::{CARD_KEY, ModelCard, Preset, read_card};
 use mrisr::model::{SrNetConfig, weights};
+use mrisr::pipeline::Network;
 
 fn tiny_card(net: SrNetConfig) -> ModelCard {
     ModelCard::new("test", net, "slices:2".parse().unwrap())
@@ -165,17 +166,9 @@ fn upscale_puts_the_result_on_the_refined_grid() {
     vol.spacing = [1.5, 0.5, 0.5];
     vol.affine = mrisr::volume::diagonal_affine(vol.spacing);
     vol.affine[0][3] = 12.0;
-    let opts = TileOptions::for_net(&cfg, 16 * 16 * 16);
-    let out = block_on(mrisr::pipeline::upscale(
-        &net,
-        &card,
-        &vol,
-        None,
-        opts,
-        &device,
-        &mut |_| true,
-    ))
-    .unwrap();
+    let tiles = TileOptions::for_net(&cfg, 16 * 16 * 16);
+    let network = Network::Burn { net, device, tiles };
+    let out = block_on(network.upscale(&card, &vol, None, &mut |_| true)).unwrap();
     let expected = vol.refined_geometry([2, 1, 1]);
     assert_eq!(out.dims, [12, 10, 12]);
     assert_eq!(out.spacing, expected.spacing);
@@ -223,20 +216,15 @@ fn cpu_engine_matches_burn_on_the_real_knee() {
     let (cpu, cpu_card) = CpuNet::from_weight_file(&name, &bytes).unwrap();
     assert_eq!(card, cpu_card);
 
-    let opts = TileOptions::for_net(&card.net, 40 * 40 * 40);
-    let burn_out = block_on(mrisr::pipeline::upscale(
-        &net,
-        &card,
-        &input,
-        None,
-        opts,
-        &device,
-        &mut |_| true,
-    ))
-    .unwrap();
+    let tiles = TileOptions::for_net(&card.net, 40 * 40 * 40);
+    let burn = Network::Burn { net, device, tiles };
+    let burn_out = block_on(burn.upscale(&card, &input, None, &mut |_| true)).unwrap();
     // A small memory budget: several columns, so their seams are checked too.
-    let cpu_out =
-        mrisr::pipeline::upscale_cpu(&cpu, &card, &input, None, 2 << 20, &mut |_| true).unwrap();
+    let cpu = Network::Cpu {
+        net: cpu,
+        memory: 2 << 20,
+    };
+    let cpu_out = block_on(cpu.upscale(&card, &input, None, &mut |_| true)).unwrap();
     assert_eq!(cpu_out.dims, burn_out.dims);
     assert_eq!(cpu_out.affine, burn_out.affine);
     let (lo, hi) = burn_out.min_max();
@@ -251,7 +239,7 @@ fn cpu_engine_matches_burn_on_the_real_knee() {
 /// The `seed` shape (64 channels, 9 blocks) with random weights, on both engines.
 #[test]
 fn cpu_engine_matches_burn_on_the_seed_network() {
-    use mrisr::engine::{ColumnPlan, CpuNet, Work};
+    use mrisr::engine::{ColumnPlan, CpuNet};
     let device = Device::flex();
     let cfg = Preset::Seed.config();
     let net = cfg.init_with(&device, false);
@@ -266,7 +254,7 @@ fn cpu_engine_matches_burn_on_the_seed_network() {
         core: 12,
         halo: cfg.receptive_radius(),
     };
-    let got = mrisr::engine::run(&cpu, &input, plan, &mut Work::default(), &mut |_| true).unwrap();
+    let got = mrisr::engine::run(&cpu, &input, plan, &mut |_| true).unwrap();
     let scale = expected.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let worst = max_abs_diff(&got.data, &expected.data);
     assert!(

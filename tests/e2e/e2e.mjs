@@ -320,8 +320,8 @@ try {
       // undo x2 thicker slices).
       const summary = await page.$$eval('#model-info dl > *', els => els.map(e => e.textContent));
       const row = k => summary[summary.indexOf(k) + 1] || '';
-      assert(row('Undoes').startsWith('slices 2× thicker'), `card summary: ${summary.join(' | ')}`);
-      assert(/blocks × \d+ channels/.test(row('Network')) && /[KM]B$/.test(row('Size')), `card summary: ${summary.join(' | ')}`);
+      assert(row('Undoes').startsWith('slices 2x thicker'), `card summary: ${summary.join(' | ')}`);
+      assert(/blocks x \d+ channels/.test(row('Network')) && /[KM]B$/.test(row('Size')), `card summary: ${summary.join(' | ')}`);
       await page.selectOption('#model', '1');
       await page.waitForFunction(f => document.querySelector('#model-info h3')?.textContent !== f, first);
       const second = await heading();

@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use image::{ImageBuffer, Luma};
 use mrisr::Volume;
-use mrisr::model::{ModelCard, SrNet, weights};
+use mrisr::model::ModelCard;
 use mrisr::normalize::Normalization;
+use mrisr::pipeline::Network;
 
 use crate::data;
 use crate::device::{self, BackendChoice};
@@ -37,12 +38,6 @@ pub struct EvalArgs {
     backend: BackendChoice,
 }
 
-/// A model on the engine that runs it.
-enum Net {
-    Cpu(mrisr::engine::CpuNet),
-    Burn(SrNet),
-}
-
 /// One row of the report.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Row {
@@ -59,17 +54,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     // On the CPU, mrisr's engine runs the network (the same voxels as burn, several times
     // faster); elsewhere burn on the selected device.
     let on_cpu = device == burn::tensor::Device::flex();
-    let mut models: Vec<(String, Net, ModelCard)> = Vec::new();
+    let mut models: Vec<(String, Network, ModelCard)> = Vec::new();
     for w in &args.weights {
         let bytes = std::fs::read(w).with_context(|| format!("reading {}", w.display()))?;
-        let name = w.display().to_string();
-        let (net, card) = if on_cpu {
-            let (net, card) = mrisr::engine::CpuNet::from_weight_file(&name, &bytes)?;
-            (Net::Cpu(net), card)
-        } else {
-            let (net, card) = weights::load(&name, &bytes, &device)?;
-            (Net::Burn(net), card)
-        };
+        let (net, card) = Network::load(
+            &w.display().to_string(),
+            &bytes,
+            (!on_cpu).then_some(&device),
+            mrisr::engine::DEFAULT_MEMORY_BUDGET,
+            args.max_tile_voxels,
+        )?;
         if let Some((_, _, first)) = models.first() {
             anyhow::ensure!(
                 first.degradation == card.degradation,
@@ -99,28 +93,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         let baseline = deg.simulate(&target);
         let mask = data::tissue_mask(&target);
         let mut outputs = vec![("cubic".to_string(), baseline.clone())];
-        for (name, net, card) in &models {
-            let out = match net {
-                Net::Cpu(net) => {
-                    let plan = mrisr::engine::ColumnPlan::for_budget(
-                        net,
-                        baseline.dims,
-                        mrisr::engine::DEFAULT_MEMORY_BUDGET,
-                    );
-                    let mut work = mrisr::engine::Work::default();
-                    mrisr::engine::run(net, &baseline, plan, &mut work, &mut |_| true)?
-                }
-                Net::Burn(net) => {
-                    let opts = mrisr::infer::TileOptions::for_net(&card.net, args.max_tile_voxels);
-                    mrisr::infer::block_on(mrisr::infer::run_tiled(
-                        net,
-                        &baseline,
-                        opts,
-                        &device,
-                        &mut |_| true,
-                    ))?
-                }
-            };
+        for (name, net, _) in &models {
+            let out = mrisr::infer::block_on(net.run(&baseline, &mut |_| true))?;
             outputs.push((name.clone(), out));
         }
         let range = target.min_max();
@@ -146,7 +120,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         let mut panels: Vec<&Volume> = outputs.iter().map(|(_, v)| v).collect();
         panels.push(&target);
-        let stem = sanitize(&named.name);
+        let stem = mrisr::io::file_stem(&named.name);
         write_figure(&panels, &args.out.join(format!("{stem}.png")))?;
         write_gif(&panels, &args.out.join(format!("{stem}.gif")))?;
     }
@@ -181,18 +155,6 @@ fn fmt_row(r: &Row) -> String {
         "PSNR {:.2} dB  SSIM {:.4}  HFEN {:.4}",
         r.psnr_db, r.ssim, r.hfen
     )
-}
-
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Grey image of slice `j` (an i-k plane, which contains the degraded axis k), windowed to the

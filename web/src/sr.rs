@@ -23,17 +23,12 @@ use crate::handle::VolumeHandle;
 use crate::js_error;
 
 thread_local! {
-    static MODEL: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// The model [`sr_init`] loaded, on its engine.
+    static MODEL: RefCell<Option<model::Model>> = const { RefCell::new(None) };
     /// Between [`sr_prepare`] and [`sr_finish`]: how to map the network's output back.
     static PREPARED: RefCell<Option<(mrisr::pipeline::Prepared, mrisr::Metadata)>> =
         const { RefCell::new(None) };
     static CANCEL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// A model ready to run on one device.
-struct Loaded {
-    device: Device,
-    model: model::Model,
 }
 
 /// What [`sr_init`] reports to the page.
@@ -100,7 +95,7 @@ pub async fn sr_init(weights: Vec<u8>, backend: String) -> Result<String, JsValu
     let model = model::load(&weights, &device)?;
     let card = model.card_json();
     let halo = model.halo();
-    MODEL.with(|m| *m.borrow_mut() = Some(Loaded { device, model }));
+    MODEL.with(|m| *m.borrow_mut() = Some(model));
     serde_json::to_string(&Ready {
         backend,
         card,
@@ -109,10 +104,14 @@ pub async fn sr_init(weights: Vec<u8>, backend: String) -> Result<String, JsValu
     .map_err(js_error)
 }
 
-/// Reads the model card from weight bytes without keeping the model (for the page's card).
+/// Reads the model card from weight bytes without keeping the model (for the page's card):
+/// `{card, summary}`, `summary` being [`mrisr::model::ModelCard::summary`]'s rows.
 #[wasm_bindgen]
 pub fn sr_model_card(weights: Vec<u8>) -> Result<String, JsValue> {
-    serde_json::to_string(&model::card_of(&weights)?).map_err(js_error)
+    let card = model::card_of(&weights)?;
+    let summary = card.summary();
+    serde_json::to_string(&serde_json::json!({ "card": card, "summary": summary }))
+        .map_err(js_error)
 }
 
 /// Asks the running [`sr_run`] to stop at the next tile.
@@ -153,7 +152,7 @@ pub async fn sr_run(
 ) -> Result<VolumeHandle, JsValue> {
     CANCEL.with(|c| c.set(false));
     // The model is moved out for the run (one request at a time) and put back afterwards.
-    let loaded = MODEL
+    let mut loaded = MODEL
         .with(|m| m.borrow_mut().take())
         .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
     let mut report = |done: usize, total: usize| -> bool {
@@ -164,10 +163,7 @@ pub async fn sr_run(
         );
         !CANCEL.with(|c| c.get())
     };
-    let result = loaded
-        .model
-        .upscale(&input.vol, opts, &loaded.device, &mut report)
-        .await;
+    let result = loaded.upscale(&input.vol, opts, &mut report).await;
     MODEL.with(|m| *m.borrow_mut() = Some(loaded));
     let out = result?;
     Ok(VolumeHandle::new(out))
@@ -184,7 +180,7 @@ pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
         let loaded = m
             .as_ref()
             .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
-        loaded.model.prepare(&input.vol)
+        loaded.prepare(&input.vol)
     })?;
     let net_input = VolumeHandle::new(prepared.input.clone());
     PREPARED.with(|p| *p.borrow_mut() = Some((prepared, input.vol.meta.clone())));
@@ -212,7 +208,7 @@ pub fn sr_network(
             let loaded = m
                 .as_ref()
                 .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
-            loaded.model.network(&input.vol, &mut report)
+            loaded.network(&input.vol, &mut report)
         })
         .map(VolumeHandle::new)
 }
@@ -223,7 +219,7 @@ pub fn sr_finish(output: VolumeHandle) -> Result<VolumeHandle, JsValue> {
     let (prepared, meta) = PREPARED
         .with(|p| p.borrow_mut().take())
         .ok_or_else(|| js_error("nothing prepared (call sr_prepare first)"))?;
-    let card = MODEL.with(|m| m.borrow().as_ref().map(|l| l.model.card().clone()));
+    let card = MODEL.with(|m| m.borrow().as_ref().map(|l| l.card().clone()));
     let card = card.ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
     if output.vol.dims != prepared.input.dims {
         return Err(js_error(format!(
@@ -243,7 +239,8 @@ mod model {
     use burn::tensor::Device;
     use mrisr::engine::{ColumnPlan, CpuNet};
     use mrisr::infer::{Progress, TileOptions};
-    use mrisr::model::{ModelCard, SrNet, card, weights};
+    use mrisr::model::ModelCard;
+    use mrisr::pipeline::Network;
     use wasm_bindgen::JsValue;
 
     use super::RunOptions;
@@ -254,35 +251,22 @@ mod model {
 
     /// The network on the engine that runs it: burn on WebGPU, mrisr's CPU engine on the CPU
     /// (direct simd128 convolutions; several times faster than burn's CPU backend).
-    enum Net {
-        Burn(SrNet),
-        Cpu(CpuNet),
-    }
-
     pub struct Model {
-        net: Net,
+        net: Network,
         card: ModelCard,
     }
 
-    /// Reads the weights for `device`: the CPU engine when it is burn's CPU device.
+    /// Reads the weights for `device`: the CPU engine when it is burn's CPU device. WebGPU
+    /// tiles are sized per run, from the adapter's limits ([`Model::upscale`]).
     pub fn load(bytes: &[u8], device: &Device) -> Result<Model, JsValue> {
-        if *device == Device::flex() {
-            let (net, card) = CpuNet::from_weight_file("weights", bytes).map_err(lib_error)?;
-            return Ok(Model {
-                net: Net::Cpu(net),
-                card,
-            });
-        }
-        let (net, card) = weights::load("weights", bytes, device).map_err(lib_error)?;
-        Ok(Model {
-            net: Net::Burn(net),
-            card,
-        })
+        let gpu = (*device != Device::flex()).then_some(device);
+        let (net, card) =
+            Network::load("weights", bytes, gpu, CPU_MEMORY_BUDGET, 1).map_err(lib_error)?;
+        Ok(Model { net, card })
     }
 
     /// The model card of a weight file, checked against its tensors, without keeping them.
     pub fn card_of(bytes: &[u8]) -> Result<ModelCard, JsValue> {
-        card::read_card("weights", bytes).map_err(lib_error)?;
         CpuNet::from_weight_file("weights", bytes)
             .map(|(_, card)| card)
             .map_err(lib_error)
@@ -311,56 +295,37 @@ mod model {
             vol: &mrisr::Volume,
             progress: &mut dyn FnMut(Progress) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
-            let Net::Cpu(net) = &self.net else {
+            let Network::Cpu { net, memory } = &self.net else {
                 return Err(lib_error(mrisr::Error::Invalid(
                     "a split run needs the CPU engine (sr_init with \"cpu\")".into(),
                 )));
             };
-            let plan = ColumnPlan::for_budget(net, vol.dims, CPU_MEMORY_BUDGET);
-            mrisr::engine::run(
-                net,
-                vol,
-                plan,
-                &mut mrisr::engine::Work::default(),
-                progress,
-            )
-            .map_err(lib_error)
+            let plan = ColumnPlan::for_budget(net, vol.dims, *memory);
+            mrisr::engine::run(net, vol, plan, progress).map_err(lib_error)
         }
 
         pub async fn upscale(
-            &self,
+            &mut self,
             vol: &mrisr::Volume,
             opts: RunOptions,
-            device: &Device,
             progress: &mut dyn FnMut(usize, usize) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
-            let mut report = |p: Progress| progress(p.voxels_done, p.voxels_total);
-            let net = match &self.net {
-                Net::Cpu(net) => {
-                    return mrisr::pipeline::upscale_cpu(
-                        net,
-                        &self.card,
-                        vol,
-                        None,
-                        CPU_MEMORY_BUDGET,
-                        &mut report,
-                    )
-                    .map_err(lib_error);
+            if let Network::Burn { tiles, .. } = &mut self.net {
+                // The widest activation of a tile is `channels` floats per voxel; keep it (with
+                // a factor 2 for the residual branch) inside the adapter's largest buffer.
+                let per_voxel = 4 * 2 * self.card.net.channels.max(1);
+                let budget = (opts.max_buffer_bytes.max(1.0) as usize / per_voxel).max(1);
+                *tiles = TileOptions::for_net(&self.card.net, budget);
+                if opts.tile > 0 {
+                    tiles.core = opts.tile;
                 }
-                Net::Burn(net) => net,
-            };
-            // The widest activation of a tile is `channels` floats per voxel; keep it (with a
-            // factor 2 for the residual branch) inside the adapter's largest buffer.
-            let per_voxel = 4 * 2 * self.card.net.channels.max(1);
-            let budget = (opts.max_buffer_bytes.max(1.0) as usize / per_voxel).max(1);
-            let mut tiles = TileOptions::for_net(&self.card.net, budget);
-            if opts.tile > 0 {
-                tiles.core = opts.tile;
+                if opts.overlap > 0 {
+                    tiles.halo = opts.overlap;
+                }
             }
-            if opts.overlap > 0 {
-                tiles.halo = opts.overlap;
-            }
-            mrisr::pipeline::upscale(net, &self.card, vol, None, tiles, device, &mut report)
+            let mut report = |p: Progress| progress(p.voxels_done, p.voxels_total);
+            self.net
+                .upscale(&self.card, vol, None, &mut report)
                 .await
                 .map_err(lib_error)
         }

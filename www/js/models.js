@@ -35,10 +35,10 @@ export async function loadEntry(entry) {
   info.innerHTML = '<p class="muted">Loading the model…</p>';
   try {
     const bytes = await fetchWeights(entry);
-    const card = await ioCall('card', { weights: bytes.slice(0) });
+    const { card, summary } = await ioCall('card', { weights: bytes.slice(0) });
     if (token !== state.modelToken) return;
     state.weights = { bytes, entry, card };
-    showCard(card, entry);
+    showCard(card, summary, entry);
   } catch (e) {
     if (token !== state.modelToken) return;
     info.innerHTML = '';
@@ -81,14 +81,19 @@ export async function fetchWeights(entry) {
   return bytes.buffer;
 }
 
-export function showCard(card, entry) {
+// What a person asks of a model (the card's summary from the module: what it undoes, its
+// network, what it learned from, how it measured against cubic) and its size; the full card
+// stays one click away.
+export function showCard(card, summary, entry) {
   const info = $('#model-info');
   info.replaceChildren();
   const h = document.createElement('h3');
   h.textContent = card?.name || entry.title || entry.file;
   info.append(h);
   const dl = document.createElement('dl');
-  for (const [k, v] of cardSummary(card || {}, entry)) {
+  const rows = [...summary];
+  if (entry?.bytes) rows.push(['Size', entry.bytes < 1048576 ? `${Math.ceil(entry.bytes / 1024)} KB` : mb(entry.bytes)]);
+  for (const [k, v] of rows) {
     const dt = document.createElement('dt'), dd = document.createElement('dd');
     dt.textContent = k;
     dd.textContent = v;
@@ -102,38 +107,4 @@ export function showCard(card, entry) {
   pre.textContent = JSON.stringify(card, null, 2);
   more.append(sum, pre);
   info.append(more);
-}
-
-// What a person asks of a model, from its card: what it undoes, what it learned from, how much
-// it measured over cubic, its size. The full card stays one click away.
-export function cardSummary(card, entry) {
-  const rows = [];
-  const AXES = ['i', 'j', 'k'];
-  const undoes = d => {
-    if (!d) return '';
-    const along = f => f.map((x, a) => x > 1 ? `${x}× along ${AXES[a]}` : '').filter(Boolean).join(', ');
-    const max = f => Math.max(...f);
-    switch (d.kind) {
-      case 'thick_slices': return `slices ${max(d.factor)}× thicker (${d.profile || 'box'} profile)`;
-      case 'k_space_truncation': return `a ${max(d.factor)}× smaller matrix (k-space cut ${along(d.factor)})`;
-      case 'gaussian_blur': return `a blur of ${d.fwhm_mm} mm (FWHM) along ${AXES[d.axis]}`;
-      case 'chain': return (d.steps || []).map(undoes).join(', then ');
-      default: return d.kind;
-    }
-  };
-  rows.push(['Undoes', undoes(card.degradation)]);
-  const n = card.net;
-  if (n) {
-    const c = n.channels, params = 27 * (c + n.blocks * 2 * c * c + c * c + c) + c * (2 * n.blocks + 2) + 1;
-    rows.push(['Network', `${n.blocks} blocks × ${c} channels, ${Math.round(params / 1000)}k parameters`]);
-  }
-  const loss = card.loss?.kind === 'perceptual' ? `MSE + ${card.loss.weight} × VGG16 perceptual` : 'MSE';
-  if (card.train_data?.length) rows.push(['Trained on', `${card.train_data.join(', ')} (${card.steps} steps, ${loss})`]);
-  const m = card.metrics;
-  if (m) {
-    const gain = m.psnr_db - m.baseline_psnr_db;
-    rows.push(['Measured', `${gain >= 0 ? '+' : ''}${gain.toFixed(2)} dB PSNR over cubic (SSIM ${m.ssim.toFixed(3)} vs ${m.baseline_ssim.toFixed(3)}) on ${m.on}`]);
-  }
-  if (entry?.bytes) rows.push(['Size', entry.bytes < 1048576 ? `${Math.ceil(entry.bytes / 1024)} KB` : mb(entry.bytes)]);
-  return rows;
 }

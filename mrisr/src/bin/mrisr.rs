@@ -175,16 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// A model loaded onto the engine that runs it.
 struct Upscaler {
     card: mrisr::model::ModelCard,
-    engine: Engine,
-}
-
-enum Engine {
-    Cpu(mrisr::engine::CpuNet, usize),
-    Burn(
-        mrisr::model::SrNet,
-        burn::tensor::Device,
-        mrisr::infer::TileOptions,
-    ),
+    net: mrisr::pipeline::Network,
 }
 
 impl Upscaler {
@@ -195,32 +186,28 @@ impl Upscaler {
         max_tile_voxels: usize,
         memory: usize,
     ) -> anyhow::Result<Self> {
-        let card = mrisr::model::card::read_card(name, bytes)?;
+        let device = match device {
+            DeviceArg::Cpu => None,
+            DeviceArg::BurnCpu => Some(burn::tensor::Device::flex()),
+            DeviceArg::Wgpu => Some(burn::tensor::Device::wgpu(
+                burn::tensor::DeviceKind::DefaultDevice,
+            )),
+        };
+        let (net, card) =
+            mrisr::pipeline::Network::load(name, bytes, device.as_ref(), memory, max_tile_voxels)?;
         eprintln!(
             "model: {} ({}), undoes {}",
             card.name,
             card.net.describe(),
             card.degradation
         );
-        let engine = if device == DeviceArg::Cpu {
-            let (net, _) = mrisr::engine::CpuNet::from_weight_file(name, bytes)?;
+        if device.is_none() {
             eprintln!(
                 "device: cpu (mrisr engine, {} threads)",
                 rayon::current_num_threads()
             );
-            Engine::Cpu(net, memory)
-        } else {
-            let device = match device {
-                DeviceArg::Wgpu => {
-                    burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
-                }
-                _ => burn::tensor::Device::flex(),
-            };
-            let (net, _) = mrisr::model::weights::load(name, bytes, &device)?;
-            let opts = mrisr::infer::TileOptions::for_net(&card.net, max_tile_voxels);
-            Engine::Burn(net, device, opts)
-        };
-        Ok(Self { card, engine })
+        }
+        Ok(Self { card, net })
     }
 
     /// Super-resolves one volume with a progress bar and says what it did.
@@ -237,20 +224,8 @@ impl Upscaler {
             true
         };
         let started = std::time::Instant::now();
-        let result = match &self.engine {
-            Engine::Cpu(net, memory) => {
-                mrisr::pipeline::upscale_cpu(net, &self.card, volume, axis, *memory, &mut progress)
-            }
-            Engine::Burn(net, device, opts) => mrisr::infer::block_on(mrisr::pipeline::upscale(
-                net,
-                &self.card,
-                volume,
-                axis,
-                *opts,
-                device,
-                &mut progress,
-            )),
-        };
+        let result =
+            mrisr::infer::block_on(self.net.upscale(&self.card, volume, axis, &mut progress));
         bar.finish_and_clear();
         let result = result?;
         let seconds = started.elapsed().as_secs_f64();
@@ -315,7 +290,7 @@ fn upscale_all(
                 } else {
                     String::new()
                 },
-                safe_name(&series.description)
+                mrisr::io::file_stem(&series.description)
             );
             let path = out.join(format!("{stem}.nii.gz"));
             let done = upscaler
@@ -347,26 +322,6 @@ fn upscale_all(
         bail!("{failed} of {} failed", rows.len());
     }
     Ok(())
-}
-
-/// A description made safe as a file name.
-fn safe_name(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_matches('_');
-    if s.is_empty() {
-        "series".into()
-    } else {
-        s.chars().take(60).collect()
-    }
 }
 
 fn round(s: [f64; 3]) -> [f64; 3] {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::degrade::Degradation;
+use crate::degrade::{Degradation, SliceProfile};
 
 /// Named network sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,5 +221,112 @@ impl SrNetConfig {
             self.channels,
             self.parameters() / 1000
         )
+    }
+}
+
+impl Degradation {
+    /// What the acquisition did, in words ("slices 2x thicker (box profile)").
+    pub fn in_words(&self) -> String {
+        let axes = |f: &[usize; 3]| {
+            let along: Vec<_> = (0..3)
+                .filter(|&a| f[a] > 1)
+                .map(|a| format!("{}x along {}", f[a], ["i", "j", "k"][a]))
+                .collect();
+            along.join(", ")
+        };
+        match self {
+            Degradation::ThickSlices { factor, profile } => {
+                let profile = match profile {
+                    SliceProfile::Box => "box",
+                    SliceProfile::Gaussian => "Gaussian",
+                };
+                let n = factor.iter().max().copied().unwrap_or(1);
+                format!("slices {n}x thicker ({profile} profile)")
+            }
+            Degradation::KSpaceTruncation { factor } => {
+                let n = factor.iter().max().copied().unwrap_or(1);
+                format!("a {n}x smaller matrix (k-space cut {})", axes(factor))
+            }
+            Degradation::GaussianBlur { axis, fwhm_mm } => {
+                format!(
+                    "a blur of {fwhm_mm} mm (FWHM) along {}",
+                    ["i", "j", "k"][*axis % 3]
+                )
+            }
+            Degradation::Chain { steps } => steps
+                .iter()
+                .map(Degradation::in_words)
+                .collect::<Vec<_>>()
+                .join(", then "),
+        }
+    }
+}
+
+impl ModelCard {
+    /// What a person asks of a model, as (question, answer) rows: what it undoes, its network,
+    /// what it learned from, how it measured against cubic. The CLI (`mrisr models`) and the
+    /// page show these.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let loss = match &self.loss {
+            LossKind::Mse => "MSE".to_string(),
+            LossKind::Perceptual { weight } => format!("MSE + {weight} x VGG16 perceptual"),
+        };
+        let mut rows = vec![
+            ("Undoes", self.degradation.in_words()),
+            ("Network", self.net.describe()),
+        ];
+        if !self.train_data.is_empty() {
+            rows.push((
+                "Trained on",
+                format!(
+                    "{} ({} steps, {loss})",
+                    self.train_data.join(", "),
+                    self.steps
+                ),
+            ));
+        }
+        if let Some(m) = &self.metrics {
+            rows.push((
+                "Measured",
+                format!(
+                    "{:+.2} dB PSNR over cubic (SSIM {:.3} vs {:.3}) on {}",
+                    m.psnr_db - m.baseline_psnr_db,
+                    m.ssim,
+                    m.baseline_ssim,
+                    m.on
+                ),
+            ));
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn a_card_in_words() {
+        let mut card = ModelCard::new("m", Preset::Fast.config(), "slices:2".parse().unwrap());
+        card.train_data = vec!["a".into(), "b".into()];
+        card.steps = 600;
+        card.metrics = Some(CardMetrics {
+            psnr_db: 31.5,
+            ssim: 0.95,
+            baseline_psnr_db: 30.25,
+            baseline_ssim: 0.94,
+            on: "validation blocks".into(),
+        });
+        let rows = card.summary();
+        let row = |k: &str| rows.iter().find(|(q, _)| *q == k).unwrap().1.clone();
+        assert_eq!(row("Undoes"), "slices 2x thicker (box profile)");
+        assert_eq!(row("Network"), "4 blocks x 16 channels, 63k parameters");
+        assert_eq!(row("Trained on"), "a, b (600 steps, MSE)");
+        assert!(row("Measured").starts_with("+1.25 dB PSNR over cubic (SSIM 0.950 vs 0.940)"));
+        let k: Degradation = "kspace:2".parse().unwrap();
+        assert_eq!(
+            k.in_words(),
+            "a 2x smaller matrix (k-space cut 2x along i, 2x along j)"
+        );
     }
 }

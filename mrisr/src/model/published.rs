@@ -2,7 +2,7 @@
 //! command, so `mrisr upscale IN OUT` works without a weight file and `--model NAME` picks one.
 //! A test keeps this list equal to `index.json`.
 
-use super::card::{LossKind, ModelCard, read_card};
+use super::card::{ModelCard, read_card};
 use crate::{Error, Result};
 
 /// One published weight file.
@@ -49,25 +49,13 @@ impl Published {
     }
 }
 
-/// One line about a model card: shape, what it undoes, loss, and its gain over cubic.
+/// One line about a model card, from [`ModelCard::summary`] (for `mrisr models`).
 pub fn summary(card: &ModelCard) -> String {
-    let loss = match &card.loss {
-        LossKind::Mse => "MSE".to_string(),
-        LossKind::Perceptual { weight } => format!("MSE + {weight} x perceptual"),
-    };
-    let gain = card.metrics.as_ref().map_or(String::new(), |m| {
-        format!(
-            "; {:+.2} dB PSNR over cubic on {}",
-            m.psnr_db - m.baseline_psnr_db,
-            m.on
-        )
-    });
-    format!(
-        "{}, undoes {}, {loss}, {} steps{gain}",
-        card.net.describe(),
-        card.degradation,
-        card.steps
-    )
+    card.summary()
+        .into_iter()
+        .map(|(k, v)| format!("{}: {v}", k.to_lowercase()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
