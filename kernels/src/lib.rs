@@ -28,6 +28,9 @@ pub struct PackedConv {
     pub cout_p: usize,
     pub weights: Vec<f32>,
     pub bias: Vec<f32>,
+    /// Every tap outside the middle plane (dz = 0 or 2) is zero: a 2D convolution within each
+    /// plane (the "learn from this scan" networks), so only the middle plane's 9 taps are run.
+    pub planar: bool,
 }
 
 impl PackedConv {
@@ -45,13 +48,27 @@ impl PackedConv {
         }
         let mut b = vec![0.0; cout_p];
         b[..cout].copy_from_slice(bias);
+        let per_plane = 9 * cin * cout_p;
+        let planar = weights[..per_plane]
+            .iter()
+            .chain(&weights[2 * per_plane..])
+            .all(|&w| w == 0.0);
         Self {
             cin,
             cout,
             cout_p,
             weights,
             bias: b,
+            planar,
         }
+    }
+}
+
+impl PackedConv {
+    /// The input planes (dz) whose taps are not all zero.
+    #[inline(always)]
+    fn planes(&self) -> std::ops::Range<usize> {
+        if self.planar { 1..2 } else { 0..3 }
     }
 }
 
@@ -277,8 +294,8 @@ unsafe fn block<S: Simd, const VB: usize, const XB: usize, const CS: usize>(
         acc[xb] = acc[0];
     }
     let row_stride = (nx + 2) * cs_in;
-    for (dz, plane) in input.planes.iter().enumerate() {
-        let p = plane.as_ptr();
+    for dz in conv.planes() {
+        let p = input.planes[dz].as_ptr();
         for dy in 0..3 {
             // Padded row y + dy holds interior row y + dy - 1: the tap's row.
             let row = unsafe { p.add((y + dy) * row_stride) };
@@ -365,7 +382,8 @@ impl pulp::WithSimd for DotRows<'_> {
         for y in region.y0..region.y1 {
             for x in region.x0..region.x1 {
                 let mut acc = simd.splat_f32s(0.0);
-                for (dz, plane) in input.planes.iter().enumerate() {
+                for dz in conv.planes() {
+                    let plane = input.planes[dz];
                     for dy in 0..3 {
                         for dx in 0..3 {
                             let tap = (dz * 3 + dy) * 3 + dx;

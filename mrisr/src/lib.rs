@@ -9,6 +9,7 @@
 //! weights}`, `infer`: feature `nn`, for GPUs and training). Everything builds for
 //! wasm32-unknown-unknown.
 
+pub mod adapt;
 pub mod degrade;
 pub mod engine;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod model;
 pub mod normalize;
 pub mod pipeline;
 pub mod resample;
+pub mod scan;
 pub mod task;
 pub mod tiles;
 pub mod volume;

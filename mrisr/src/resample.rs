@@ -29,6 +29,22 @@ pub enum Method {
     /// k-space zero-filling (periodic sinc interpolation): the exact inverse of
     /// [`crate::degrade::Degradation::KSpaceTruncation`] for band-limited content.
     ZeroFill,
+    /// Cubic B-spline interpolation (Unser's prefilter, mirror boundaries): exact for cubics,
+    /// smoother than Keys and usually the stronger baseline for thick slices.
+    BSpline,
+}
+
+impl Method {
+    /// Name as printed in tables and model cards.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Nearest => "nearest",
+            Method::Linear => "linear",
+            Method::Cubic => "Keys cubic",
+            Method::ZeroFill => "zero-fill",
+            Method::BSpline => "cubic B-spline",
+        }
+    }
 }
 
 /// `vol` resampled onto `vol.refined_geometry(factor)` with `method`.
@@ -39,27 +55,106 @@ pub fn upsample(vol: &Volume, factor: [usize; 3], method: Method) -> Volume {
         factor.iter().all(|&f| f >= 1),
         "upsampling factors must be at least 1"
     );
-    let mut out = vol.refined_geometry(factor);
+    if method == Method::ZeroFill {
+        let mut out = vol.refined_geometry(factor);
+        let mut data = vol.data.clone();
+        let mut dims = vol.dims;
+        for axis in 0..3 {
+            if factor[axis] > 1 && dims[axis] > 0 {
+                data = zero_fill_axis(&data, dims, axis, factor[axis]);
+                dims[axis] *= factor[axis];
+            }
+        }
+        out.data = data;
+        return out;
+    }
+    resample(
+        vol,
+        std::array::from_fn(|a| vol.dims[a] * factor[a]),
+        method,
+    )
+}
+
+/// `vol` interpolated onto `vol.regridded_geometry(dims)`: the same field of view with any
+/// number of voxels per axis (non-integer factors too). Axes whose count does not change are
+/// left alone. Zero-filling needs integer factors: use [`upsample`].
+pub fn resample(vol: &Volume, dims: [usize; 3], method: Method) -> Volume {
+    assert!(
+        method != Method::ZeroFill,
+        "zero-filling needs integer factors"
+    );
+    let mut out = vol.regridded_geometry(dims);
     let mut data = vol.data.clone();
-    let mut dims = vol.dims;
+    let mut cur = vol.dims;
     for axis in 0..3 {
-        let f = factor[axis];
-        if f == 1 || dims[axis] == 0 {
+        let (n, m) = (cur[axis], dims[axis]);
+        if n == m || n == 0 || m == 0 {
+            cur[axis] = m;
+            if n != m {
+                data = vec![0.0; cur.iter().product()];
+            }
             continue;
         }
-        let n = dims[axis];
-        data = match method {
-            Method::ZeroFill => zero_fill_axis(&data, dims, axis, f),
-            _ => {
-                let taps = Taps::upsampling(n, f, method);
-                map_axis(&data, dims, axis, n * f, |src, dst| taps.apply(src, dst))
-            }
+        let taps = Taps::resampling(n, m, method);
+        data = if method == Method::BSpline {
+            let mut coef = vec![0f32; n];
+            map_axis(&data, cur, axis, m, |src, dst| {
+                bspline_coefficients(src, &mut coef);
+                taps.apply(&coef, dst)
+            })
+        } else {
+            map_axis(&data, cur, axis, m, |src, dst| taps.apply(src, dst))
         };
-        dims[axis] = n * f;
+        cur[axis] = m;
     }
-    debug_assert_eq!(dims, out.dims);
+    debug_assert_eq!(cur, out.dims);
     out.data = data;
     out
+}
+
+/// The cubic B-spline basis function.
+pub fn bspline3(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 {
+        (4.0 - 6.0 * x * x + 3.0 * x * x * x) / 6.0
+    } else if x < 2.0 {
+        let t = 2.0 - x;
+        t * t * t / 6.0
+    } else {
+        0.0
+    }
+}
+
+/// Cubic B-spline coefficients of a line of samples (Unser 1999, mirror boundaries): the
+/// spline through `c` with basis [`bspline3`] passes exactly through every sample.
+pub fn bspline_coefficients(samples: &[f32], c: &mut [f32]) {
+    let n = samples.len();
+    c.copy_from_slice(samples);
+    if n < 2 {
+        return;
+    }
+    let z = 3f64.sqrt() - 2.0;
+    // Causal initialisation: the mirrored sum, truncated where z^k is negligible.
+    let horizon = n.min(30);
+    let mut zk = z;
+    let mut sum = c[0] as f64;
+    for &v in &c[1..horizon] {
+        sum += zk * v as f64;
+        zk *= z;
+    }
+    let mut prev = sum;
+    c[0] = prev as f32;
+    for v in &mut c[1..] {
+        prev = *v as f64 + z * prev;
+        *v = prev as f32;
+    }
+    // Anti-causal pass.
+    let mut next = z / (z * z - 1.0) * (c[n - 1] as f64 + z * c[n - 2] as f64);
+    c[n - 1] = (6.0 * next) as f32;
+    for k in (0..n - 1).rev() {
+        next = z * (next - c[k] as f64);
+        c[k] = (6.0 * next) as f32;
+    }
 }
 
 /// Keys' cubic convolution kernel with `a = -0.5` (Catmull-Rom).
@@ -109,33 +204,59 @@ impl Taps {
         Taps { width, idx, w }
     }
 
-    /// Interpolating upsampler by `f` for the point-sampling methods.
-    pub fn upsampling(n: usize, f: usize, method: Method) -> Self {
-        let pos = |j: usize| (j as f64 + 0.5) / f as f64 - 0.5;
+    /// Interpolation from `n` samples onto `m` covering the same extent (see
+    /// [`Volume::regridded_geometry`]) for the point-sampling methods. B-spline taps apply to
+    /// coefficients ([`bspline_coefficients`]), with mirrored indices at the ends.
+    pub fn resampling(n: usize, m: usize, method: Method) -> Self {
+        let step = n as f64 / m as f64;
+        let pos = |j: usize| (j as f64 + 0.5) * step - 0.5;
         match method {
-            Method::Nearest => Self::build(n, n * f, 1, |j, w| {
-                w[0] = 1.0;
-                // Ties (only possible for odd f... never exactly at .5 for integer f) round up.
-                (pos(j) + 0.5).floor() as isize
-            }),
-            Method::Linear => Self::build(n, n * f, 2, |j, w| {
-                let s = pos(j);
-                let fl = s.floor();
-                let t = s - fl;
-                w[0] = 1.0 - t;
-                w[1] = t;
-                fl as isize
-            }),
-            Method::Cubic | Method::ZeroFill => Self::build(n, n * f, 4, |j, w| {
-                let s = pos(j);
-                let fl = s.floor();
-                let t = s - fl;
-                w[0] = keys_cubic(1.0 + t);
-                w[1] = keys_cubic(t);
-                w[2] = keys_cubic(1.0 - t);
-                w[3] = keys_cubic(2.0 - t);
-                fl as isize - 1
-            }),
+            Method::BSpline => {
+                let mut t = Self::build(n, m, 4, |j, w| {
+                    let s = pos(j);
+                    let fl = s.floor();
+                    let t = s - fl;
+                    w[0] = bspline3(1.0 + t);
+                    w[1] = bspline3(t);
+                    w[2] = bspline3(1.0 - t);
+                    w[3] = bspline3(2.0 - t);
+                    fl as isize - 1
+                });
+                // Mirror instead of clamp (the prefilter assumed mirrored samples).
+                for j in 0..m {
+                    let first = pos(j).floor() as isize - 1;
+                    for k in 0..4 {
+                        t.idx[j * 4 + k] = mirror(first + k as isize, n) as u32;
+                    }
+                }
+                t
+            }
+            Method::Nearest | Method::Linear | Method::Cubic => {
+                Self::build(n, m, 4, |j, w| {
+                    let s = pos(j);
+                    let fl = s.floor();
+                    let t = s - fl;
+                    match method {
+                        Method::Nearest => {
+                            // Ties round up.
+                            let k = if t >= 0.5 { 2 } else { 1 };
+                            w[k] = 1.0;
+                        }
+                        Method::Linear => {
+                            w[1] = 1.0 - t;
+                            w[2] = t;
+                        }
+                        _ => {
+                            w[0] = keys_cubic(1.0 + t);
+                            w[1] = keys_cubic(t);
+                            w[2] = keys_cubic(1.0 - t);
+                            w[3] = keys_cubic(2.0 - t);
+                        }
+                    }
+                    fl as isize - 1
+                })
+            }
+            Method::ZeroFill => panic!("zero-filling is not a tap filter"),
         }
     }
 
@@ -152,6 +273,17 @@ impl Taps {
             *d = acc;
         }
     }
+}
+
+/// Index `i` reflected into `0..n` about the end samples (`-1 -> 1`, `n -> n - 2`).
+fn mirror(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n - 1);
+    let r = i.rem_euclid(period);
+    (if r < n { r } else { period - r }) as usize
 }
 
 macro_rules! convolve_clamped {
@@ -378,6 +510,82 @@ fn zero_fill_axis(data: &[f32], dims: [usize; 3], axis: usize, f: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line(dims: [usize; 3], f: impl Fn(f64) -> f64) -> Volume {
+        let n = dims[2];
+        let data = (0..dims.iter().product::<usize>())
+            .map(|x| f((x / (dims[0] * dims[1]) % n) as f64) as f32)
+            .collect();
+        Volume::from_data(dims, [0.5, 0.5, 2.0], data)
+    }
+
+    #[test]
+    fn bspline_passes_through_the_samples_and_keeps_cubics() {
+        // Odd factor 3: every third fine voxel sits on a coarse sample.
+        let v = line([2, 1, 9], |k| ((k * 1.7).sin() * 10.0).round());
+        let up = resample(&v, [2, 1, 27], Method::BSpline);
+        for k in 0..9 {
+            assert!(
+                (up.get(0, 0, 3 * k + 1) - v.get(0, 0, k)).abs() < 1e-4,
+                "sample {k}"
+            );
+        }
+        // A cubic is reproduced away from the ends (mirroring bends it there).
+        let c = |x: f64| 0.02 * x * x * x - 0.3 * x * x + x;
+        let v = line([1, 1, 40], c);
+        let up = resample(&v, [1, 1, 100], Method::BSpline);
+        for j in 30..70 {
+            let s = (j as f64 + 0.5) * 0.4 - 0.5;
+            assert!((up.data[j] as f64 - c(s)).abs() < 2e-3, "at {s}");
+        }
+    }
+
+    #[test]
+    fn non_integer_factors_keep_the_field_of_view() {
+        let mut v = line([3, 2, 7], |k| k);
+        v.affine[0][3] = 10.0;
+        v.affine[2][1] = 0.3; // an oblique grid
+        for m in [5, 7, 10, 18] {
+            for method in [Method::Cubic, Method::BSpline, Method::Linear] {
+                let r = resample(&v, [3, 2, m], method);
+                assert_eq!(r.data.len(), 3 * 2 * m);
+                // The outer face of the first and last voxel along k stays in place.
+                let edge = |vol: &Volume, k: f64| vol.world([0.0, 0.0, k]);
+                let (a, b) = (edge(&v, -0.5), edge(&r, -0.5));
+                let (c, d) = (edge(&v, 6.5), edge(&r, m as f64 - 0.5));
+                for x in 0..3 {
+                    assert!((a[x] - b[x]).abs() < 1e-9 && (c[x] - d[x]).abs() < 1e-9);
+                }
+                assert!((r.spacing[2] - 2.0 * 7.0 / m as f64).abs() < 1e-9);
+                // A linear ramp stays a ramp at the new centres, away from the ends (clamped
+                // or mirrored there).
+                let step = 7.0 / m as f64;
+                let (inner, tol) = match method {
+                    Method::BSpline => (2.5..=3.5, 2e-2),
+                    _ => (1.0..=5.0, 1e-3),
+                };
+                for j in 0..m {
+                    let s = (j as f64 + 0.5) * step - 0.5;
+                    if inner.contains(&s) {
+                        let got = r.get(1, 1, j) as f64;
+                        assert!(
+                            (got - s).abs() < tol,
+                            "{method:?} m={m} j={j}: {got} vs {s}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_upsampling_matches_resampling() {
+        let v = line([2, 2, 6], |k| (k * k) as f64 % 5.0);
+        let a = upsample(&v, [1, 1, 3], Method::Cubic);
+        let b = resample(&v, [2, 2, 18], Method::Cubic);
+        assert_eq!(a, b);
+        assert_eq!(a.affine, v.refined_geometry([1, 1, 3]).affine);
+    }
 
     #[test]
     fn keys_kernel_interpolates_and_sums_to_one() {

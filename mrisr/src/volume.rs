@@ -170,15 +170,22 @@ impl Volume {
     /// same field of view: voxel centres move so the new grid's outer edges match the old.
     /// Only the geometry is computed here; `data` is left empty for a resampler to fill.
     pub fn refined_geometry(&self, factor: [usize; 3]) -> Volume {
-        let dims: [usize; 3] = std::array::from_fn(|a| self.dims[a] * factor[a]);
+        self.regridded_geometry(std::array::from_fn(|a| self.dims[a] * factor[a]))
+    }
+
+    /// The grid of `dims` voxels covering the same field of view as this volume's (any ratio,
+    /// finer or coarser, per axis): voxel size `spacing * old / new`, and new voxel `j` centred
+    /// at old index `(j + 0.5) * old / new - 0.5`, so the outer edges match. `data` is left
+    /// empty.
+    pub fn regridded_geometry(&self, dims: [usize; 3]) -> Volume {
         let mut affine = self.affine;
         for c in 0..3 {
-            let f = factor[c] as f64;
-            // New voxel 0 centre sits at old index -0.5 + 0.5/f.
-            let shift = -0.5 + 0.5 / f;
+            // Old voxels per new voxel.
+            let step = self.dims[c] as f64 / dims[c].max(1) as f64;
+            let shift = -0.5 + 0.5 * step;
             for (r, row) in affine.iter_mut().enumerate().take(3) {
                 row[3] += self.affine[r][c] * shift;
-                row[c] = self.affine[r][c] / f;
+                row[c] = self.affine[r][c] * step;
             }
         }
         Volume {

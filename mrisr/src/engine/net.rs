@@ -54,12 +54,16 @@ impl CpuNet {
         let cfg = card.net;
         let c = cfg.channels;
         let mut expected: Vec<String> = Vec::new();
+        let [kd, kh, kw] = cfg.kernel();
         let mut conv = |prefix: &str, cin: usize, cout: usize| -> Result<ConvWeights> {
-            let w = tensor(&file, &format!("{prefix}.weight"), &[cout, cin, 3, 3, 3]);
+            let w = tensor(&file, &format!("{prefix}.weight"), &[cout, cin, kd, kh, kw]);
             let b = tensor(&file, &format!("{prefix}.bias"), &[cout]);
             expected.push(format!("{prefix}.weight"));
             expected.push(format!("{prefix}.bias"));
-            Ok((w.map_err(&bad)?, b.map_err(&bad)?))
+            let w = w.map_err(&bad)?;
+            // A planar kernel is the middle plane of a 3x3x3 one (the kernels skip the rest).
+            let w = if cfg.planar { middle_plane(&w) } else { w };
+            Ok((w, b.map_err(&bad)?))
         };
         let head = conv("head", 1, c)?;
         let blocks = (0..cfg.blocks)
@@ -166,6 +170,15 @@ impl CpuNet {
     }
 }
 
+/// `[n][9]` planar taps as `[n][27]` with zeros in the planes dz = 0 and 2.
+fn middle_plane(w: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; w.len() * 3];
+    for (o, i) in out.chunks_exact_mut(27).zip(w.chunks_exact(9)) {
+        o[9..18].copy_from_slice(i);
+    }
+    out
+}
+
 /// `[cout][cin][27]` weights widened to `[cout][cin_p][27]` with zeros.
 fn pad_input_channels((w, b): ConvWeights, cin: usize, cin_p: usize) -> ConvWeights {
     let cout = b.len();
@@ -178,7 +191,7 @@ fn pad_input_channels((w, b): ConvWeights, cin: usize, cin_p: usize) -> ConvWeig
 }
 
 /// Reads one tensor as f32, checking its shape.
-fn tensor(
+pub(crate) fn tensor(
     file: &safetensors::SafeTensors,
     name: &str,
     shape: &[usize],

@@ -27,16 +27,19 @@ impl Preset {
                 blocks: 9,
                 channels: 64,
                 residual_scale: 0.1,
+                planar: false,
             },
             Preset::Fast => SrNetConfig {
                 blocks: 4,
                 channels: 16,
                 residual_scale: 0.2,
+                planar: false,
             },
             Preset::Tiny => SrNetConfig {
                 blocks: 1,
                 channels: 4,
                 residual_scale: 1.0,
+                planar: false,
             },
         }
     }
@@ -71,9 +74,25 @@ pub struct SrNetConfig {
     /// Scale of each block's residual before it is added (EDSR uses 0.1 for deep nets; it keeps
     /// early training stable).
     pub residual_scale: f32,
+    /// 3x3 kernels within the planes of the network's axes 0 and 1 instead of 3x3x3: a 2D
+    /// network run on every plane along axis 2 (the networks learned from a scan itself, see
+    /// `adapt`). Stored in the weight file as `[cout, cin, 1, 3, 3]`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub planar: bool,
 }
 
 impl SrNetConfig {
+    /// Taps of one kernel: 27, or 9 for a planar network.
+    pub fn taps(&self) -> usize {
+        if self.planar { 9 } else { 27 }
+    }
+
+    /// Kernel shape `[depth (axis 2), height (axis 1), width (axis 0)]` as burn and the weight
+    /// file have it.
+    pub fn kernel(&self) -> [usize; 3] {
+        if self.planar { [1, 3, 3] } else { [3, 3, 3] }
+    }
+
     /// Number of 3x3x3 convolutions on the longest path (head + 2 per block + body + tail).
     pub fn depth(&self) -> usize {
         2 * self.blocks + 3
@@ -88,14 +107,14 @@ impl SrNetConfig {
     /// Trainable parameters.
     pub fn parameters(&self) -> usize {
         let c = self.channels;
-        let conv = |cin: usize, cout: usize| cin * cout * 27 + cout;
+        let conv = |cin: usize, cout: usize| cin * cout * self.taps() + cout;
         conv(1, c) + self.blocks * 2 * conv(c, c) + conv(c, c) + conv(c, 1)
     }
 
     /// Multiply-accumulates per output voxel (a throughput yardstick for benchmarks).
     pub fn macs_per_voxel(&self) -> usize {
         let c = self.channels;
-        27 * (c + self.blocks * 2 * c * c + c * c + c)
+        self.taps() * (c + self.blocks * 2 * c * c + c * c + c)
     }
 }
 
@@ -147,6 +166,10 @@ pub struct ModelCard {
     pub mrisr_version: String,
     /// Free text: licence of the weights, caveats ("not for diagnosis").
     pub notes: String,
+    /// Weights learned from one scan itself (`adapt`): the series, its geometry and factor,
+    /// and how the learning went. Such a network is planar and runs per `adapt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapted: Option<crate::adapt::Adaptation>,
 }
 
 impl ModelCard {
@@ -168,6 +191,7 @@ impl ModelCard {
             metrics: None,
             mrisr_version: env!("CARGO_PKG_VERSION").to_string(),
             notes: "Research use only; not for diagnosis.".to_string(),
+            adapted: None,
         }
     }
 }
@@ -216,7 +240,8 @@ impl SrNetConfig {
     /// "4 blocks x 16 channels, 33k parameters".
     pub fn describe(&self) -> String {
         format!(
-            "{} blocks x {} channels, {}k parameters",
+            "{}{} blocks x {} channels, {}k parameters",
+            if self.planar { "2D, " } else { "" },
             self.blocks,
             self.channels,
             self.parameters() / 1000
@@ -284,6 +309,19 @@ impl ModelCard {
                     self.steps
                 ),
             ));
+        }
+        if let Some(a) = &self.adapted {
+            rows[0] = (
+                "Undoes",
+                format!(
+                    "slices {:.2} mm thick every {:.2} mm ({:?} profile), to {:.2} mm",
+                    a.task.geometry.thickness_mm,
+                    a.task.geometry.slice_spacing(),
+                    a.task.geometry.profile,
+                    a.task.geometry.slice_spacing() / a.task.factor
+                ),
+            );
+            rows.push(("Learned from", a.describe()));
         }
         if let Some(m) = &self.metrics {
             rows.push((

@@ -28,8 +28,9 @@ impl SrNetConfig {
     /// A fresh network; `zero_tail = false` gives random output weights too (tests that need
     /// a network which is not the identity).
     pub fn init_with(&self, device: &Device, zero_tail: bool) -> SrNet {
+        let kernel = self.kernel();
         let conv = |cin: usize, cout: usize| {
-            Conv3dConfig::new([cin, cout], [3, 3, 3])
+            Conv3dConfig::new([cin, cout], kernel)
                 .with_padding(PaddingConfig3d::Same)
                 .init(device)
         };
@@ -44,7 +45,7 @@ impl SrNetConfig {
             body: conv(self.channels, self.channels),
             // Zero tail: the untrained network returns its input (the cubic baseline) unchanged,
             // so training starts from the baseline instead of from noise.
-            tail: Conv3dConfig::new([self.channels, 1], [3, 3, 3])
+            tail: Conv3dConfig::new([self.channels, 1], kernel)
                 .with_padding(PaddingConfig3d::Same)
                 .with_initializer(if zero_tail {
                     Initializer::Zeros
