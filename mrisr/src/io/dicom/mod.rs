@@ -17,6 +17,7 @@
 //! [`load_series`] -> one [`Volume`](crate::Volume) per time point / volume;
 //! [`write_series`] / [`write_series_to_dir`] for a derived series.
 
+mod codec;
 mod csa;
 mod decode;
 mod geometry;
@@ -31,7 +32,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use decode::{DecodedImage, decode_input};
+pub use decode::{DecodedImage, Decoders, decode_input, decode_input_with};
 pub use scan::{scan_dir, scan_inputs};
 pub use series::load_series;
 pub use write::{WriteOptions, write_series, write_series_to_dir};
