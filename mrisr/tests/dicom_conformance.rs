@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use mrisr::io::dicom::{DicomInput, decode_input, scan_dir};
+use mrisr::io::dicom::{Decoders, DicomInput, decode_input, decode_input_with, scan_dir};
 use support::data_dir;
 
 /// Transfer syntaxes this build must decode (uncompressed, deflate, big endian, JPEG baseline /
@@ -107,8 +107,8 @@ fn every_file_decodes_or_names_its_problem() {
     let base = data_dir().join("conformance");
     let rows = manifest();
     assert!(rows.len() > 200, "manifest lists {} files", rows.len());
-    // (transfer syntax) -> (files, decoded, refused)
-    let mut table: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    // (transfer syntax) -> (files, decoded, refused, decoded in the page, refused in the page)
+    let mut table: BTreeMap<String, [usize; 5]> = BTreeMap::new();
     let mut problems = Vec::new();
     for row in &rows {
         let path = base.join(&row.path);
@@ -120,10 +120,37 @@ fn every_file_decodes_or_names_its_problem() {
                 .iter()
                 .any(|(f, _)| row.path.ends_with(&format!("/{f}")));
         let entry = table.entry(row.ts.clone()).or_default();
-        entry.0 += 1;
-        match decode_input(&DicomInput::Path(path.clone())) {
+        entry[0] += 1;
+        let native = decode_input(&DicomInput::Path(path.clone()));
+        // The page has the pure-Rust decoders only: the same results except for HTJ2K.
+        let page = decode_input_with(&DicomInput::Path(path.clone()), Decoders::PureRust);
+        match (&native, &page) {
+            (Ok(a), Ok(b)) if a.data != b.data => {
+                problems.push(format!("{}: the page decodes other values", row.path));
+            }
+            (Ok(_), Err(e)) if !row.ts.starts_with("1.2.840.10008.1.2.4.20") => {
+                problems.push(format!(
+                    "{}: decodes natively, not in the page: {e}",
+                    row.path
+                ));
+            }
+            (Err(_), Ok(_)) => {
+                problems.push(format!("{}: decodes in the page, not natively", row.path));
+            }
+            _ => {}
+        }
+        match &page {
+            Ok(_) => entry[3] += 1,
+            Err(e) => {
+                entry[4] += 1;
+                if !e.to_string().contains(path.to_string_lossy().as_ref()) {
+                    problems.push(format!("{}: page error does not name the file", row.path));
+                }
+            }
+        }
+        match native {
             Ok(img) => {
-                entry.1 += 1;
+                entry[1] += 1;
                 let want = (row.rows, row.cols, row.frames);
                 if let (Some(r), Some(c), Some(f)) = want
                     && (img.rows, img.cols, img.frames) != (r, c, f)
@@ -138,7 +165,7 @@ fn every_file_decodes_or_names_its_problem() {
                 }
             }
             Err(e) => {
-                entry.2 += 1;
+                entry[2] += 1;
                 let msg = e.to_string();
                 if !msg.contains(path.to_string_lossy().as_ref()) {
                     problems.push(format!("{}: error does not name the file: {msg}", row.path));
@@ -155,18 +182,26 @@ fn every_file_decodes_or_names_its_problem() {
         }
     }
     println!(
-        "\n{:<26} {:>6} {:>8} {:>8}",
-        "transfer syntax", "files", "decoded", "refused"
+        "\n{:<26} {:>6} {:>8} {:>8} {:>13} {:>13}",
+        "transfer syntax", "files", "decoded", "refused", "page decoded", "page refused"
     );
-    let mut tot = (0, 0, 0);
-    for (ts, (n, ok, bad)) in &table {
+    let mut tot = [0; 5];
+    for (ts, n) in &table {
         println!(
-            "{:<26} {n:>6} {ok:>8} {bad:>8}",
-            if ts.is_empty() { "(none)" } else { ts }
+            "{:<26} {:>6} {:>8} {:>8} {:>13} {:>13}",
+            if ts.is_empty() { "(none)" } else { ts },
+            n[0],
+            n[1],
+            n[2],
+            n[3],
+            n[4]
         );
-        tot = (tot.0 + n, tot.1 + ok, tot.2 + bad);
+        (0..5).for_each(|i| tot[i] += n[i]);
     }
-    println!("{:<26} {:>6} {:>8} {:>8}", "total", tot.0, tot.1, tot.2);
+    println!(
+        "{:<26} {:>6} {:>8} {:>8} {:>13} {:>13}",
+        "total", tot[0], tot[1], tot[2], tot[3], tot[4]
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
