@@ -38,6 +38,63 @@ pub(crate) struct FrameInfo {
 const PHILIPS_SS: Tag = Tag(0x2005, 0x100E);
 const PHILIPS_FRAME_ITEM: Tag = Tag(0x2005, 0x140F);
 
+// Intensity scaling, as dcm2niix does it (console/nii_dicom.cpp, nii_dicom_batch.cpp):
+// 1. Every vendor: RescaleSlope / RescaleIntercept (0028,1053 / 0028,1052), top level or in
+//    the Pixel Value Transformation functional group; a slope of 0 counts as 1.
+// 2. Philips only: a RealWorldValueMapping item (0040,9096) gives a slope (0040,9225) used when
+//    RescaleSlope is absent or 1, and an intercept (0040,9224) used when RescaleIntercept is
+//    absent or 0 (dcm2niix "give precedence to standard value"); a slope above 1e38 is
+//    ignored. Other vendors' real-world value mappings are ignored (dcm2niix only reports them).
+// 3. Philips only: the private scale slope (2005,100E), a 4-byte float, turns the displayed
+//    values into dcm2niix's default "precise" floating-point values (`philips_precise`),
+//    unless the scaling varies between the frames of one image kind of an enhanced file
+//    (dcm2niix's isScaleVariesEnh: then each frame keeps its displayed values).
+// 4. Other vendors' (2005,100E) is ignored.
+
+/// dcm2niix's `isSameFloat`: equal within f32 epsilon.
+fn same_float(a: f64, b: f64) -> bool {
+    (a - b).abs() <= f64::from(f32::EPSILON)
+}
+
+/// Rule 2: the real-world value mapping items of `obj` applied to `f` in file order.
+fn apply_philips_rwv(obj: &InMemDicomObject, f: &mut FrameInfo) {
+    let Some(items) = obj
+        .get(tags::REAL_WORLD_VALUE_MAPPING_SEQUENCE)
+        .and_then(|e| e.items())
+    else {
+        return;
+    };
+    for it in items {
+        if let Some(i) = get_f64(it, tags::REAL_WORLD_VALUE_INTERCEPT)
+            && same_float(f.intercept, 0.0)
+        {
+            f.intercept = i;
+        }
+        if let Some(s) = get_f64(it, tags::REAL_WORLD_VALUE_SLOPE)
+            && s <= 1.0e38
+            && same_float(f.slope, 1.0)
+        {
+            f.slope = s;
+        }
+    }
+}
+
+/// The Philips private scale slope as dcm2niix reads it: a 4-byte float (FL, or the raw
+/// bytes of an implicit-VR file), anything else ignored.
+fn philips_scale_slope(obj: &InMemDicomObject) -> Option<f64> {
+    use dicom_core::VR;
+    let e = obj.get(PHILIPS_SS)?;
+    let v = match e.vr() {
+        VR::FL => e.to_float32().ok()?,
+        VR::UN | VR::OB => {
+            let b = e.to_bytes().ok()?;
+            f32::from_le_bytes(b.as_ref().try_into().ok()?)
+        }
+        _ => return None,
+    };
+    v.is_finite().then_some(f64::from(v))
+}
+
 /// dcm2niix's default Philips scaling ("-p y"): floating-point values
 /// FP = (SV * RS + RI) / (RS * SS) instead of the displayed SV * RS + RI, computed in f32 as
 /// dcm2niix does so the values match its output.
@@ -128,7 +185,7 @@ pub(crate) fn item(obj: &InMemDicomObject, seq: Tag) -> Option<&InMemDicomObject
 }
 
 /// Fills the frame fields found in a functional-group item (shared or per-frame).
-fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo) {
+fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo, philips: bool) {
     if let Some(pp) = item(group, tags::PLANE_POSITION_SEQUENCE)
         && let Some(v) = get_n::<3>(pp, tags::IMAGE_POSITION_PATIENT)
     {
@@ -165,8 +222,11 @@ fn apply_groups(group: &InMemDicomObject, f: &mut FrameInfo) {
             f.dim_index = v;
         }
     }
-    if let Some(v) = item(group, PHILIPS_FRAME_ITEM).and_then(|p| get_f64(p, PHILIPS_SS)) {
-        f.philips_ss = Some(v);
+    if philips {
+        apply_philips_rwv(group, f);
+        if let Some(v) = item(group, PHILIPS_FRAME_ITEM).and_then(philips_scale_slope) {
+            f.philips_ss = Some(v);
+        }
     }
     if let Some(me) = item(group, tags::MR_ECHO_SEQUENCE)
         && let Some(v) = get_f64(me, tags::EFFECTIVE_ECHO_TIME)
@@ -292,25 +352,30 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
         echo_time: get_f64(obj, tags::ECHO_TIME),
         image_kind: complex_kind(&image_type),
         dim_index: Vec::new(),
-        philips_ss: get_f64(obj, PHILIPS_SS),
+        philips_ss: None,
     };
+    let philips = get_str(obj, tags::MANUFACTURER)
+        .is_some_and(|m| m.to_ascii_lowercase().contains("philips"));
+    if philips {
+        apply_philips_rwv(obj, &mut base);
+        base.philips_ss = philips_scale_slope(obj);
+    }
+    // A zero slope (dcm2niix: scl_slope 0, which readers ignore) leaves the stored values.
     if base.slope == 0.0 {
         base.slope = 1.0;
     }
     if let Some(shared) = item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
-        apply_groups(shared, &mut base);
+        apply_groups(shared, &mut base, philips);
     }
     let per_frame = obj
         .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
         .and_then(|e| e.items());
-    let philips = get_str(obj, tags::MANUFACTURER)
-        .is_some_and(|m| m.to_ascii_lowercase().contains("philips"));
     let mut frames: Vec<FrameInfo> = match per_frame {
         Some(items) if items.len() == number_of_frames => items
             .iter()
             .map(|it| {
                 let mut f = base.clone();
-                apply_groups(it, &mut f);
+                apply_groups(it, &mut f, philips);
                 if f.slope == 0.0 {
                     f.slope = 1.0;
                 }
@@ -320,7 +385,20 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
         _ => vec![base; number_of_frames],
     };
     if philips {
-        frames.iter_mut().for_each(philips_precise);
+        // Precise values only where the scaling is the same for every frame of a kind.
+        let mut first: Vec<(String, (f64, f64, Option<f64>), bool)> = Vec::new();
+        for f in &frames {
+            let key = (f.slope, f.intercept, f.philips_ss);
+            match first.iter_mut().find(|k| k.0 == f.image_kind) {
+                Some(k) => k.2 |= k.1 != key,
+                None => first.push((f.image_kind.clone(), key, false)),
+            }
+        }
+        for f in frames.iter_mut() {
+            if first.iter().any(|k| k.0 == f.image_kind && !k.2) {
+                philips_precise(f);
+            }
+        }
     }
 
     let is_mosaic = image_type.iter().any(|t| t.eq_ignore_ascii_case("MOSAIC"));
