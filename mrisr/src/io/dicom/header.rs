@@ -386,16 +386,22 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
     };
     if philips {
         // Precise values only where the scaling is the same for every frame of a kind.
-        let mut first: Vec<(String, (f64, f64, Option<f64>), bool)> = Vec::new();
+        type Scaling = (f64, f64, Option<f64>);
+        // (image kind, its first frame's scaling, whether another frame differs)
+        let mut kinds: Vec<(&str, Scaling, bool)> = Vec::new();
         for f in &frames {
             let key = (f.slope, f.intercept, f.philips_ss);
-            match first.iter_mut().find(|k| k.0 == f.image_kind) {
+            match kinds.iter_mut().find(|k| k.0 == f.image_kind) {
                 Some(k) => k.2 |= k.1 != key,
-                None => first.push((f.image_kind.clone(), key, false)),
+                None => kinds.push((&f.image_kind, key, false)),
             }
         }
-        for f in frames.iter_mut() {
-            if first.iter().any(|k| k.0 == f.image_kind && !k.2) {
+        let uniform: Vec<bool> = frames
+            .iter()
+            .map(|f| kinds.iter().any(|k| k.0 == f.image_kind && !k.2))
+            .collect();
+        for (f, u) in frames.iter_mut().zip(uniform) {
+            if u {
                 philips_precise(f);
             }
         }
