@@ -137,6 +137,9 @@ pub(crate) struct FileInfo {
     pub slice_normal: Option<[f64; 3]>,
     pub frames: Vec<FrameInfo>,
     pub attrs: SourceAttributes,
+    /// SOPClassUID and SOPInstanceUID (from the file meta when the data set lacks them).
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
 }
 
 // ---- small element readers; absent or unparsable values read as None ----
@@ -297,7 +300,10 @@ fn source_attributes(obj: &InMemDicomObject) -> SourceAttributes {
             (!v.is_empty()).then(|| (tag.group(), tag.element(), vr.to_string(), v))
         })
         .collect();
-    SourceAttributes { elements }
+    SourceAttributes {
+        elements,
+        images: Vec::new(),
+    }
 }
 
 /// Reads what a scan needs from a parsed object. Returns Err with a reason for files that hold
@@ -436,5 +442,11 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
         slice_normal: csa_info.slice_normal,
         frames,
         attrs: source_attributes(obj),
+        sop_class_uid: get_str(obj, tags::SOP_CLASS_UID).unwrap_or(sop_class),
+        sop_instance_uid: get_str(obj, tags::SOP_INSTANCE_UID).unwrap_or_else(|| {
+            meta.media_storage_sop_instance_uid()
+                .trim_end_matches(['\0', ' '])
+                .to_string()
+        }),
     })
 }

@@ -150,6 +150,22 @@ pub struct Series {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceAttributes {
     pub elements: Vec<(u16, u16, String, String)>,
+    /// The source images of the volume, one per slice, for the derived series' Source Image
+    /// and Referenced Series sequences.
+    #[serde(default)]
+    pub images: Vec<SourceImage>,
+}
+
+/// One source image (a file, or a frame of a multi-frame file) and the plane it covers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceImage {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// 1-based frame number in a multi-frame file.
+    pub frame: Option<u32>,
+    /// A point of the image plane and its unit normal, patient coordinates (LPS, mm).
+    pub position: [f64; 3],
+    pub normal: [f64; 3],
 }
 
 impl SourceAttributes {

@@ -43,6 +43,8 @@ pub(crate) struct Plan {
     /// `slices[v][k]`: the image that fills slice k of volume v.
     pub slices: Vec<Vec<SliceRef>>,
     pub attrs: SourceAttributes,
+    /// (SOPClassUID, SOPInstanceUID, NumberOfFrames) of each file.
+    pub sop: Vec<(String, String, usize)>,
 }
 
 /// Sort key for images at one position: earlier acquisitions first.
@@ -163,6 +165,17 @@ fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Ser
                 .map(|&g| (files[g].1.rows, files[g].1.cols))
                 .collect(),
             attrs: info0.attrs.clone(),
+            sop: file_ids
+                .iter()
+                .map(|&g| {
+                    let i = &files[g].1;
+                    (
+                        i.sop_class_uid.clone(),
+                        i.sop_instance_uid.clone(),
+                        i.number_of_frames,
+                    )
+                })
+                .collect(),
             ..Plan::default()
         },
     };
@@ -546,7 +559,8 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
         .unwrap_or_default();
     Ok(natural
         .into_iter()
-        .map(|data| Volume {
+        .enumerate()
+        .map(|(v, data)| Volume {
             dims,
             spacing,
             affine,
@@ -554,8 +568,34 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             meta: Metadata {
                 description: series.description.clone(),
                 source: source.clone(),
-                dicom: Some(plan.attrs.clone()),
+                dicom: Some(SourceAttributes {
+                    images: source_images(plan, v),
+                    ..plan.attrs.clone()
+                }),
             },
         })
         .collect())
+}
+
+/// The source image of each natural slice of volume `v`, with its plane (LPS).
+fn source_images(plan: &Plan, v: usize) -> Vec<super::SourceImage> {
+    let a = &plan.natural_affine;
+    // RAS -> LPS: x and y negated.
+    let lps = |c: usize| -> V3 { [-a[0][c], -a[1][c], a[2][c]] };
+    let normal = unit(cross(lps(0), lps(1))).unwrap_or([0.0, 0.0, 1.0]);
+    let (dk, origin) = (lps(2), lps(3));
+    plan.slices[v]
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| {
+            let (class, instance, frames) = plan.sop.get(s.file)?;
+            Some(super::SourceImage {
+                sop_class_uid: class.clone(),
+                sop_instance_uid: instance.clone(),
+                frame: (*frames > 1).then_some(s.frame as u32 + 1),
+                position: add_scaled(origin, dk, k as f64),
+                normal,
+            })
+        })
+        .collect()
 }

@@ -19,8 +19,10 @@ use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
-use super::error_chain;
+use dicom_core::value::DataSetSequence;
+
 use super::geometry::{V3, cross, dot, norm, unit};
+use super::{SourceImage, error_chain};
 use crate::{Error, Result, Volume};
 
 const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
@@ -157,11 +159,98 @@ fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
     obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v.into())));
 }
 
+/// One window for the whole series, so a viewer shows every slice alike: from the 0.5th to the
+/// 99.5th percentile of the finite values (a few bright voxels do not darken the rest), never
+/// narrower than 1.
+fn series_window(data: &[f32]) -> (f64, f64) {
+    // A regular sample of at most 2^20 values is plenty for two percentiles.
+    let step = (data.len() >> 20).max(1);
+    let mut v: Vec<f32> = data
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|x| x.is_finite())
+        .collect();
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    let at = |v: &mut Vec<f32>, q: f64| -> f64 {
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        *v.select_nth_unstable_by(i, f32::total_cmp).1 as f64
+    };
+    let lo = at(&mut v, 0.005);
+    let hi = at(&mut v, 0.995);
+    ((lo + hi) / 2.0, (hi - lo).max(1.0))
+}
+
+/// An Image SOP Instance Reference item (Referenced SOP Class / Instance UID, frame).
+fn image_reference(img: &SourceImage) -> InMemDicomObject {
+    let mut it = InMemDicomObject::new_empty();
+    put_str(
+        &mut it,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        img.sop_class_uid.clone(),
+    );
+    put_str(
+        &mut it,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        img.sop_instance_uid.clone(),
+    );
+    if let Some(f) = img.frame {
+        put_str(
+            &mut it,
+            tags::REFERENCED_FRAME_NUMBER,
+            VR::IS,
+            f.to_string(),
+        );
+    }
+    it
+}
+
+/// The source images a derived slice through `centre` comes from: the nearest source plane,
+/// and the next nearest too when the slice lies between planes (an interpolated slice).
+fn sources_of(images: &[SourceImage], centre: V3) -> Vec<&SourceImage> {
+    let dist = |s: &SourceImage| {
+        let d = [
+            centre[0] - s.position[0],
+            centre[1] - s.position[1],
+            centre[2] - s.position[2],
+        ];
+        dot(d, s.normal).abs()
+    };
+    let mut by: Vec<(f64, &SourceImage)> = images.iter().map(|s| (dist(s), s)).collect();
+    by.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<&SourceImage> = Vec::new();
+    for (d, s) in by {
+        let same = out
+            .iter()
+            .any(|o| o.sop_instance_uid == s.sop_instance_uid && o.frame == s.frame);
+        if same {
+            continue;
+        }
+        if out.is_empty() {
+            out.push(s);
+            if d < 1e-3 {
+                break;
+            }
+        } else {
+            out.push(s);
+            break;
+        }
+    }
+    out
+}
+
 /// Writes `volume` as a derived DICOM series in memory: one classic single-frame image per
 /// slice along k, as (file name, bytes) pairs (the page zips them).
 ///
 /// New SeriesInstanceUID and SOPInstanceUIDs; ImageType DERIVED\SECONDARY; patient, study and
-/// frame of reference are kept from `volume.meta.dicom` when present. Pixels are int16 with
+/// frame of reference are kept from `volume.meta.dicom` when present, and so are the source
+/// images: the series references them all (ReferencedSeriesSequence) and each slice the one or
+/// two it lies on or between (SourceImageSequence). One WindowCenter/WindowWidth for the
+/// whole series. Pixels are int16 with
 /// RescaleSlope/Intercept chosen to keep the value range (slope 1 when the values are already
 /// integers that fit). Reading the files back gives the same grid and affine.
 pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String, Vec<u8>)>> {
@@ -226,7 +315,7 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
         })
         .unwrap_or(1000);
     let (slope_txt, icpt_txt, slope, icpt) = choose_rescale(&volume.data);
-    let (lo, hi) = volume.min_max();
+    let (lo, _) = volume.min_max();
 
     // Attributes shared by every slice.
     let mut base = InMemDicomObject::new_empty();
@@ -362,18 +451,39 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
     put_str(&mut base, tags::RESCALE_INTERCEPT, VR::DS, icpt_txt);
     put_str(&mut base, tags::RESCALE_SLOPE, VR::DS, slope_txt);
     put_str(&mut base, tags::RESCALE_TYPE, VR::LO, "US");
+    let (wc, ww) = series_window(&volume.data);
+    put_str(&mut base, tags::WINDOW_CENTER, VR::DS, ds(wc));
+    put_str(&mut base, tags::WINDOW_WIDTH, VR::DS, ds(ww));
     put_str(
         &mut base,
-        tags::WINDOW_CENTER,
-        VR::DS,
-        ds((lo as f64 + hi as f64) / 2.0),
+        tags::WINDOW_CENTER_WIDTH_EXPLANATION,
+        VR::LO,
+        "SERIES 0.5-99.5 PERCENTILE",
     );
-    put_str(
-        &mut base,
-        tags::WINDOW_WIDTH,
-        VR::DS,
-        ds(((hi - lo) as f64).max(1.0)),
-    );
+    // The source series and every source image (Common Instance Reference module).
+    if let Some(src_series) = src(0x0020, 0x000E)
+        && !attrs.images.is_empty()
+    {
+        let mut seen = std::collections::HashSet::new();
+        let instances: Vec<InMemDicomObject> = attrs
+            .images
+            .iter()
+            .filter(|i| seen.insert((i.sop_instance_uid.as_str(), i.frame)))
+            .map(image_reference)
+            .collect();
+        let mut item = InMemDicomObject::new_empty();
+        put_str(&mut item, tags::SERIES_INSTANCE_UID, VR::UI, src_series);
+        item.put(DataElement::new(
+            tags::REFERENCED_INSTANCE_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(instances),
+        ));
+        base.put(DataElement::new(
+            tags::REFERENCED_SERIES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![item]),
+        ));
+    }
 
     let normal = cross(row, col);
     let mut out = Vec::with_capacity(nk);
@@ -400,6 +510,15 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
             VR::DS,
             ds(dot(first, normal)),
         );
+        let centre = world((ni - 1) as f64 / 2.0, (nj - 1) as f64 / 2.0, k as f64);
+        let refs = sources_of(&attrs.images, centre);
+        if !refs.is_empty() {
+            obj.put(DataElement::new(
+                tags::SOURCE_IMAGE_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(refs.into_iter().map(image_reference).collect::<Vec<_>>()),
+            ));
+        }
         let slice = &volume.data[k * plane..(k + 1) * plane];
         let mut px: Vec<u16> = Vec::with_capacity(plane);
         for r in 0..nj {
