@@ -352,3 +352,66 @@ fn time_jpeg2000_decoders() {
         }
     }
 }
+
+/// Deterministic byte mutations of the pure-Rust decoders' input: errors are fine, panics are
+/// not (the page runs with panic=abort, where a panic would kill the worker).
+#[test]
+fn mutated_codestreams_never_panic() {
+    let mut panics = Vec::new();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for rel in [
+        "pydicom-test_files/MR_small_jp2klossless.dcm",
+        "pydicom-test_files/693_J2KI.dcm",
+        "pydicom-test_files/MR_small_jpeg_ls_lossless.dcm",
+        "pydicom-test_files/JPEGLSNearLossless_16.dcm",
+    ] {
+        let obj = dicom_object::open_file(file(rel)).unwrap();
+        let Value::PixelSequence(seq) = obj.element(tags::PIXEL_DATA).unwrap().value().clone()
+        else {
+            panic!("not encapsulated")
+        };
+        let frag = seq.fragments()[0].clone();
+        let mut n_err = 0;
+        for round in 0..300 {
+            let mut f = frag.clone();
+            // 1 to 4 bytes replaced, mostly in the first 200 bytes (the headers).
+            for _ in 0..1 + next() % 4 {
+                let r = next() as usize;
+                let at = if r % 3 == 0 {
+                    r % f.len()
+                } else {
+                    r % f.len().min(200)
+                };
+                f[at] = (next() >> 8) as u8;
+            }
+            if round % 5 == 0 {
+                let cut = next() as usize % f.len();
+                f.truncate(cut.max(2));
+            }
+            let mut o = obj.clone();
+            o.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OB,
+                Value::PixelSequence(PixelFragmentSequence::new_fragments(vec![f])),
+            ));
+            let mut bytes = Vec::new();
+            o.write_all(&mut bytes).unwrap();
+            let input = DicomInput::memory("mutated.dcm", bytes);
+            if let Err(e) = decode_input_with(&input, Decoders::PureRust) {
+                n_err += 1;
+                let msg = e.to_string();
+                if msg.contains("failed on malformed data") {
+                    panics.push(format!("{rel} round {round}: {msg}"));
+                }
+            }
+        }
+        println!("{rel}: {n_err} of 300 mutations refused");
+    }
+    assert!(panics.is_empty(), "{}", panics.join("\n"));
+}
