@@ -383,7 +383,7 @@ fn mutated_codestreams_never_panic() {
             // 1 to 4 bytes replaced, mostly in the first 200 bytes (the headers).
             for _ in 0..1 + next() % 4 {
                 let r = next() as usize;
-                let at = if r % 3 == 0 {
+                let at = if r.is_multiple_of(3) {
                     r % f.len()
                 } else {
                     r % f.len().min(200)
