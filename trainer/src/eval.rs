@@ -209,7 +209,7 @@ fn row_image(panels: &[&Volume], j: usize) -> ImageBuffer<Luma<u8>, Vec<u8>> {
     img
 }
 
-fn write_figure(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn write_figure(panels: &[&Volume], path: &std::path::Path) -> anyhow::Result<()> {
     // The slice with the most signal in the target: the middle one is often mostly air.
     let t = panels.last().expect("at least the target");
     let [ni, nj, nk] = t.dims;

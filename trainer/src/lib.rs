@@ -7,4 +7,5 @@ pub mod device;
 pub mod eval;
 pub mod perceptual;
 pub mod publish;
+pub mod scan_eval;
 pub mod train;

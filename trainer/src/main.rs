@@ -1,6 +1,6 @@
 //! `cargo run -p trainer`: trains mrisr super-resolution weights; `trainer eval` measures them.
 
-use trainer::{bench, data, device, eval, train};
+use trainer::{bench, data, device, eval, scan_eval, train};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,6 +33,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Inference and training throughput per preset on one backend, next to tricubic (markdown).
     Bench(bench::BenchArgs),
+    /// Learning from the scan itself vs. Keys cubic, cubic B-spline and the generic model, on
+    /// simulated thick slices (x2, x4) of high-resolution volumes, with figures.
+    EvalScan(scan_eval::ScanEvalArgs),
 }
 
 #[derive(Args, Clone)]
@@ -106,6 +109,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Bench(args)) => bench::run(args),
+        Some(Command::EvalScan(args)) => scan_eval::run(args),
         Some(Command::Train(args)) => train(args),
         None => train(cli.train),
     }

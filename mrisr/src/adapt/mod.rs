@@ -176,12 +176,19 @@ pub fn planar_from_generic(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     let json = serde_json::to_string(&planar_card).expect("a model card always serialises");
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = out
         .into_iter()
-        .map(|(n, shape, v)| (n, v.iter().flat_map(|x| x.to_le_bytes()).collect(), shape))
+        .map(|(n, shape, v)| {
+            // f16 like every weight file (what the loaders expect).
+            let data = v
+                .iter()
+                .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                .collect();
+            (n, data, shape)
+        })
         .collect();
     let views = bytes
         .iter()
         .map(|(n, data, shape)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F16, shape.clone(), data)
                 .map(|v| (n.clone(), v))
         })
         .collect::<std::result::Result<Vec<_>, _>>()

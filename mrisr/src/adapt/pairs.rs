@@ -101,8 +101,20 @@ impl<'a> PairSampler<'a> {
     }
 
     /// One random pair, written into `input` and `target` (each `patch[0] * patch[1]`, axis 0
-    /// fastest).
+    /// fastest), mostly of tissue: a patch that is mostly air (mean under a tenth of the
+    /// normalised range) is drawn again, a few times at most.
     pub fn sample(&self, rng: &mut Rng, input: &mut [f32], target: &mut [f32]) {
+        for _ in 0..8 {
+            self.sample_any(rng, input, target);
+            let mean = target.iter().sum::<f32>() / target.len() as f32;
+            if mean > 0.1 {
+                return;
+            }
+        }
+    }
+
+    /// One random pair, air or not.
+    fn sample_any(&self, rng: &mut Rng, input: &mut [f32], target: &mut [f32]) {
         let g = &self.task.geometry;
         let v = self.vol;
         let plane = rng.below(v.dims[g.thick_axis]);

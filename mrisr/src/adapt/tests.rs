@@ -130,11 +130,12 @@ fn planar_start_equals_the_generic_network_on_flat_content() {
     for j in 0..n1 {
         for k in 0..n2 {
             let (a, b) = (out2d.get(k, j, 0), out3d.get(n0 / 2, j, k));
-            assert!((a - b).abs() < 1e-4, "at j {j} k {k}: {a} vs {b}");
+            // The planar kernels are stored in f16 like the generic ones (sums rounded once).
+            assert!((a - b).abs() < 2e-3, "at j {j} k {k}: {a} vs {b}");
             moved = moved.max((a - g(j, k)).abs());
         }
     }
-    assert!(moved > 1e-3, "the network must do something");
+    assert!(moved > 0.05, "the network must do something");
     // Wrong shapes are refused with the file's name.
     let (planar_card_bytes, name) = (planar, "planar.safetensors");
     let e = planar_from_generic(name, &planar_card_bytes)

@@ -75,7 +75,47 @@ enum Command {
         /// default: the one with the largest voxel spacing.
         #[arg(long)]
         axis: Option<usize>,
+        #[command(flatten)]
+        adapt: AdaptArgs,
     },
+}
+
+/// Learning from the scan itself (`--adapt` and what shapes it).
+#[derive(clap::Args)]
+struct AdaptArgs {
+    /// Learn a network from this scan's own in-plane detail first (self-supervised, as SMORE
+    /// and ECLARE do), then super-resolve the scan with it at --factor.
+    #[arg(long, conflicts_with_all = ["all", "weights", "model"])]
+    adapt: bool,
+    /// Output slices per input slice along the thick axis (any value above 1; default: the
+    /// largest whole factor not finer than the in-plane spacing, at most 6).
+    #[arg(long, requires = "adapt", conflicts_with = "spacing")]
+    factor: Option<f64>,
+    /// Output slice spacing in mm (instead of --factor).
+    #[arg(long, requires = "adapt")]
+    spacing: Option<f64>,
+    /// Learning steps (batches of 8 pairs).
+    #[arg(long, requires = "adapt", default_value_t = 500)]
+    steps: u64,
+    /// Slice thickness in mm, when the series does not say or says wrong (default: the
+    /// slice spacing, i.e. contiguous slices).
+    #[arg(long, requires = "adapt")]
+    slice_thickness: Option<f64>,
+    /// The slices' profile across their thickness.
+    #[arg(long, requires = "adapt", value_enum, default_value = "box")]
+    profile: ProfileArg,
+    /// Start from scratch instead of from the built-in generic weights.
+    #[arg(long, requires = "adapt")]
+    from_scratch: bool,
+    /// Keep the learned weights in this file (use them again with --weights).
+    #[arg(long, requires = "adapt")]
+    save_weights: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProfileArg {
+    Box,
+    Gaussian,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +139,13 @@ enum DeviceArg {
 }
 
 fn main() {
+    // Ctrl-C stops learning or super-resolving at the next step; nothing half-done is written.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: stopping (Ctrl-C again to quit at once)");
+    });
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -137,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             memory_mib,
             threads,
             axis,
+            adapt,
         } => {
             let (name, bytes) = match (&weights, &model) {
                 (Some(w), _) => {
@@ -161,6 +209,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .build_global()
                     .context("setting the number of threads")?;
             }
+            if adapt.adapt {
+                let volume = load(&input, &pick)?;
+                let learned = learn(&volume, &adapt, &bytes, device, axis)?;
+                if let Some(path) = &adapt.save_weights {
+                    write_atomically(path, &learned)?;
+                    eprintln!("wrote the learned weights to {}", path.display());
+                }
+                let name = "the weights learned from this scan";
+                let upscaler =
+                    Upscaler::new(name, &learned, device, max_tile_voxels, memory_mib << 20)?;
+                let result = upscaler.run(&volume, axis)?;
+                return save(&result, &output);
+            }
             let upscaler = Upscaler::new(&name, &bytes, device, max_tile_voxels, memory_mib << 20)?;
             if all {
                 return upscale_all(&upscaler, &input, &output, axis);
@@ -170,6 +231,100 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             save(&result, &output)
         }
     }
+}
+
+/// Set by Ctrl-C: long work stops at the next step and nothing is written.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// `upscale --adapt`: learns a network from `volume` (starting from `generic`, the chosen
+/// built-in model, unless --from-scratch) and returns its weight file.
+fn learn(
+    volume: &Volume,
+    args: &AdaptArgs,
+    generic: &[u8],
+    device: DeviceArg,
+    axis: Option<usize>,
+) -> anyhow::Result<Vec<u8>> {
+    use mrisr::adapt::{self, Task, learn::Settings};
+    use mrisr::degrade::SliceProfile;
+    let profile = match args.profile {
+        ProfileArg::Box => SliceProfile::Box,
+        ProfileArg::Gaussian => SliceProfile::Gaussian,
+    };
+    let mut task = Task::for_scan(volume, args.factor, args.slice_thickness, profile)?;
+    if let Some(a) = axis {
+        anyhow::ensure!(
+            a == task.geometry.thick_axis,
+            "--axis {a}: learning from the scan uses its thick axis ({}), the one with the \
+             largest spacing",
+            task.geometry.thick_axis
+        );
+    }
+    if let Some(mm) = args.spacing {
+        task.factor = task.geometry.factor_for_spacing(mm)?;
+    }
+    anyhow::ensure!(args.steps > 0, "--steps must be at least 1");
+    eprintln!("scan: {}", task.geometry.describe());
+    eprintln!(
+        "learning x{:.2} (slices {:.2} -> {:.2} mm) from the scan's in-plane detail, {} steps",
+        task.factor,
+        task.geometry.slice_spacing(),
+        task.output_spacing(volume.dims[task.geometry.thick_axis]),
+        args.steps
+    );
+    let init = if args.from_scratch {
+        None
+    } else {
+        Some(adapt::planar_from_generic("the generic model", generic)?)
+    };
+    let burn_device = match device {
+        DeviceArg::Wgpu => burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        DeviceArg::Cpu | DeviceArg::BurnCpu => burn::tensor::Device::flex(),
+    };
+    let settings = Settings {
+        steps: args.steps,
+        ..Settings::default()
+    };
+    let bar = ProgressBar::new(args.steps).with_style(
+        ProgressStyle::with_template(
+            "learning [{bar:40}] {pos}/{len} steps, loss {msg}, eta {eta}",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let result = adapt::learn::learn(
+        volume,
+        &task,
+        &settings,
+        init.as_deref().map(|b| ("the generic model (planar)", b)),
+        &burn_device,
+        &mut |s| {
+            bar.set_position(s.step);
+            bar.set_message(format!("{:.4}", s.loss));
+            !interrupted()
+        },
+    );
+    bar.finish_and_clear();
+    let (net, mut adaptation) = result?;
+    adaptation.seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "learned in {:.1} s: pair MSE {:.5} -> {:.5}",
+        adaptation.seconds, adaptation.pair_loss_before, adaptation.pair_loss_after
+    );
+    Ok(adapt::learn::weight_file(&net, adaptation)?)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, so an interrupted run leaves
+/// either the old file or the new one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A model loaded onto the engine that runs it.
@@ -221,7 +376,7 @@ impl Upscaler {
             bar.set_length(p.voxels_total as u64);
             bar.set_position(p.voxels_done as u64);
             bar.set_message(format!("tile {}/{}", p.tiles_done, p.tiles_total));
-            true
+            !interrupted()
         };
         let started = std::time::Instant::now();
         let result =
