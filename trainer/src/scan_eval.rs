@@ -30,7 +30,7 @@ pub struct ScanEvalArgs {
     #[arg(long, default_value_t = 2)]
     axis: usize,
     /// Learning steps per volume and factor.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = Settings::default().steps)]
     steps: u64,
     /// Patches per step.
     #[arg(long, default_value_t = Settings::default().batch)]
@@ -44,6 +44,9 @@ pub struct ScanEvalArgs {
     /// Learn from scratch instead of from the generic weights.
     #[arg(long)]
     from_scratch: bool,
+    /// Size of the network learned: fast (CPU) or seed (GPU; from scratch).
+    #[arg(long, default_value = "fast")]
+    net: mrisr::model::card::Preset,
     /// The generic model (the page's and the CLI's default).
     #[arg(long, default_value = "www/weights/fast-mse-slicesx2.safetensors")]
     generic: PathBuf,
@@ -76,7 +79,8 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.generic.display()))?;
     let budget = mrisr::engine::DEFAULT_MEMORY_BUDGET;
     let (generic_net, generic_card) = Network::load("generic", &generic, None, budget, 0)?;
-    let init = (!args.from_scratch)
+    let net = adapt::network_for(args.net);
+    let init = (!args.from_scratch && net == adapt::network())
         .then(|| adapt::planar_from_generic("generic", &generic))
         .transpose()?;
     let settings = Settings {
@@ -84,6 +88,7 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
         batch: args.batch,
         lr: args.lr,
         patch: [args.patch; 2],
+        net,
         ..Settings::default()
     };
     std::fs::create_dir_all(&args.out)
@@ -153,7 +158,7 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
                 },
             )?;
             adaptation.seconds = started.elapsed().as_secs_f64();
-            let weights = adapt::learn::weight_file(&net, adaptation.clone())?;
+            let weights = adapt::learn::weight_file(&net, settings.net, adaptation.clone())?;
             let (learned, card) = Network::load("learned", &weights, None, budget, 0)?;
             let t1 = Instant::now();
             let out = mrisr::infer::block_on(learned.upscale(&card, &scan, None, &mut |_| true))?;
@@ -226,7 +231,7 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
             &device,
             &mut |_| true,
         )?;
-        let weights = adapt::learn::weight_file(&net, adaptation)?;
+        let weights = adapt::learn::weight_file(&net, settings.net, adaptation)?;
         let (learned, card) = Network::load("learned", &weights, None, budget, 0)?;
         let out = mrisr::infer::block_on(learned.upscale(&card, &scan, None, &mut |_| true))?;
         let dims = out.dims;

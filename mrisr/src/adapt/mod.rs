@@ -92,13 +92,18 @@ impl Adaptation {
     }
 }
 
-/// The network shape learned per scan: the `fast` preset's blocks and channels with planar
-/// kernels (9 taps: a third of the work of the 3D network per voxel, and both orientations
-/// together cost two thirds).
+/// The network shape learned per scan by default: the `fast` preset's blocks and channels with
+/// planar kernels (9 taps: a third of the work of the 3D network per voxel, and both
+/// orientations together cost two thirds).
 pub fn network() -> SrNetConfig {
+    network_for(crate::model::card::Preset::Fast)
+}
+
+/// A preset's blocks and channels with planar kernels (`seed`: for a GPU).
+pub fn network_for(preset: crate::model::card::Preset) -> SrNetConfig {
     SrNetConfig {
         planar: true,
-        ..crate::model::card::Preset::Fast.config()
+        ..preset.config()
     }
 }
 
