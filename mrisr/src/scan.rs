@@ -33,8 +33,9 @@ pub struct ScanGeometry {
 
 impl ScanGeometry {
     /// Reads the task from `v`'s voxel size; `thickness_mm` overrides the slice thickness
-    /// (DICOM SliceThickness when the series has one). Errors on a volume that is already
-    /// (nearly) isotropic or too small to learn from.
+    /// (default: what the source says, DICOM SliceThickness or a sidecar's, when plausible;
+    /// else the spacing). Errors on a volume that is already (nearly) isotropic or too small to
+    /// learn from.
     pub fn of(v: &Volume, thickness_mm: Option<f64>, profile: SliceProfile) -> Result<Self> {
         let s = v.spacing;
         if s.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
@@ -54,7 +55,12 @@ impl ScanGeometry {
             thick_axis,
             in_plane,
             spacing: s,
-            thickness_mm: thickness_mm.unwrap_or(s[thick_axis]),
+            thickness_mm: thickness_mm
+                .or(v
+                    .meta
+                    .slice_thickness_mm
+                    .filter(|t| *t <= 3.0 * s[thick_axis]))
+                .unwrap_or(s[thick_axis]),
             profile,
         };
         let ratio = geometry.anisotropy();
@@ -237,6 +243,13 @@ mod tests {
         assert_eq!((g.thick_axis, g.default_factor()), (2, 4.0));
         assert!((g.gap_mm() - 0.8).abs() < 1e-9);
         assert!(g.describe().contains("0.80 mm gap"));
+        // The source's SliceThickness is used unless overridden.
+        let mut gapped = Volume::zeros([64, 64, 20], [0.6, 0.6, 4.0]);
+        gapped.meta.slice_thickness_mm = Some(3.0);
+        let g = ScanGeometry::of(&gapped, None, SliceProfile::Box).unwrap();
+        assert_eq!((g.thickness_mm, g.gap_mm()), (3.0, 1.0));
+        let g = ScanGeometry::of(&gapped, Some(4.0), SliceProfile::Box).unwrap();
+        assert_eq!(g.gap_mm(), 0.0);
         // Very thick slices are capped.
         let thick = Volume::zeros([64, 64, 8], [0.5, 0.5, 6.0]);
         let g = ScanGeometry::of(&thick, None, SliceProfile::Box).unwrap();

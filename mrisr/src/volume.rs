@@ -28,6 +28,10 @@ pub struct Metadata {
     pub description: String,
     /// File or folder it was read from, for error messages and provenance.
     pub source: String,
+    /// Slice thickness (mm) when the source says (DICOM SliceThickness, a BIDS sidecar's
+    /// SliceThickness): learning from the scan models the slices with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice_thickness_mm: Option<f64>,
     /// DICOM attributes of the source series that a derived series must keep (patient, study,
     /// frame of reference...). `None` for volumes that did not come from DICOM.
     pub dicom: Option<crate::io::dicom::SourceAttributes>,

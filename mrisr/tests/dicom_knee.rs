@@ -47,6 +47,11 @@ fn knee_matches_dcm2niix() {
         );
     }
     assert_eq!(v.meta.description, "Sag DESS 3132 30 HiRes thk1p5 ARCx2");
+    // SliceThickness travels with the volume (learning from the scan models slices with it),
+    // from DICOM as from dcm2niix's sidecar.
+    assert_eq!(v.meta.slice_thickness_mm, Some(1.5));
+    let mese = mrisr::io::nifti::read_nifti(data.join("train/subject02_knee_mese-t2-echo1.nii.gz"));
+    assert_eq!(mese.unwrap()[0].meta.slice_thickness_mm, Some(3.0));
 
     let r = RefNifti::read(&data.join("ref/knee_dess_echo1.nii.gz"));
     compare(&vols, &r, 1e-3, 0.0).unwrap();

@@ -39,14 +39,37 @@ pub fn read_nifti(path: impl AsRef<Path>) -> Result<Vec<Volume>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = maybe_gunzip(path, bytes)?;
     let (hdr, desc) = parse_header(path, &bytes)?;
-    if &hdr.magic == b"ni1\0" {
+    let mut vols = if &hdr.magic == b"ni1\0" {
         let img = companion_image(path)?;
         let img_bytes = std::fs::read(&img).map_err(|e| Error::io(&img, e))?;
         let img_bytes = maybe_gunzip(&img, img_bytes)?;
         let offset = hdr.vox_offset.max(0.0) as usize;
-        return decode(&img, &hdr, desc, &img_bytes, offset);
+        decode(&img, &hdr, desc, &img_bytes, offset)?
+    } else {
+        decode_single(path, &hdr, desc, &bytes)?
+    };
+    // A BIDS sidecar (dcm2niix's `.json` beside the image) may say how thick the slices are.
+    if let Some(t) = sidecar_slice_thickness(path) {
+        vols.iter_mut()
+            .for_each(|v| v.meta.slice_thickness_mm = Some(t));
     }
-    decode_single(path, &hdr, desc, &bytes)
+    Ok(vols)
+}
+
+/// `SliceThickness` from the `.json` sidecar beside `path` (same name without `.nii(.gz)`),
+/// when there is one that says.
+fn sidecar_slice_thickness(path: &Path) -> Option<f64> {
+    let name = path.file_name()?.to_str()?;
+    let lower = name.to_ascii_lowercase();
+    let stem = [".nii.gz", ".nii", ".hdr", ".hdr.gz"]
+        .iter()
+        .find(|e| lower.ends_with(*e))
+        .map(|e| &name[..name.len() - e.len()])?;
+    let text = std::fs::read_to_string(path.with_file_name(format!("{stem}.json"))).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("SliceThickness")?
+        .as_f64()
+        .filter(|t| t.is_finite() && *t > 0.0)
 }
 
 /// Reads the only 3D volume of a NIfTI-1 file; an error if it holds more than one.
@@ -488,7 +511,7 @@ fn decode(
     let meta = Metadata {
         description: desc,
         source: path.display().to_string(),
-        dicom: None,
+        ..Metadata::default()
     };
     let mut vols = Vec::with_capacity(nvol);
     for t in 0..nvol {

@@ -43,6 +43,8 @@ pub(crate) struct Plan {
     /// `slices[v][k]`: the image that fills slice k of volume v.
     pub slices: Vec<Vec<SliceRef>>,
     pub attrs: SourceAttributes,
+    /// SliceThickness of the first image (mm), if it says.
+    pub slice_thickness: Option<f64>,
     /// (SOPClassUID, SOPInstanceUID, NumberOfFrames) of each file.
     pub sop: Vec<(String, String, usize)>,
 }
@@ -165,6 +167,7 @@ fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Ser
                 .map(|&g| (files[g].1.rows, files[g].1.cols))
                 .collect(),
             attrs: info0.attrs.clone(),
+            slice_thickness: fr0.slice_thickness.filter(|t| t.is_finite() && *t > 0.0),
             sop: file_ids
                 .iter()
                 .map(|&g| {
@@ -568,6 +571,7 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             meta: Metadata {
                 description: series.description.clone(),
                 source: source.clone(),
+                slice_thickness_mm: plan.slice_thickness,
                 dicom: Some(SourceAttributes {
                     images: source_images(plan, v),
                     ..plan.attrs.clone()
