@@ -104,11 +104,17 @@ fn upscale_all_goes_past_a_broken_series_and_reports_it() {
         .expect(&table);
     assert!(good.contains("[24, 20, 12]"), "{good}");
     assert!(bad.contains("FAILED"), "{bad}");
-    let written: Vec<_> = std::fs::read_dir(&out)
+    let mut written: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
-    assert_eq!(written.len(), 1, "{written:?}");
-    let name = written[0].to_string_lossy().to_string();
-    assert!(name.ends_with("_good_one.nii.gz"), "{name}");
+    written.sort();
+    // The result and its BIDS sidecar, which says what was done.
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert!(written[0].ends_with("_good_one.json"), "{written:?}");
+    assert!(written[1].ends_with("_good_one.nii.gz"), "{written:?}");
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(&written[0])).unwrap()).unwrap();
+    assert_eq!(sidecar["ConversionSoftware"], "mrisr");
+    assert!(sidecar["mrisr"]["model"].is_string(), "{sidecar}");
 }

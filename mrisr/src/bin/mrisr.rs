@@ -165,7 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pick,
         } => {
             let volume = load(&input, &pick)?;
-            save(&volume, &output)
+            save(&volume, &output, None)
         }
         Command::Models => {
             for m in mrisr::model::published::MODELS {
@@ -224,7 +224,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let upscaler =
                     Upscaler::new(name, &learned, device, max_tile_voxels, memory_mib << 20)?;
                 let result = upscaler.run(&volume, axis)?;
-                return save(&result, &output);
+                let done = what_was_done(&upscaler.card, &volume, &result);
+                return save(&result, &output, Some(done));
             }
             let upscaler = Upscaler::new(&name, &bytes, device, max_tile_voxels, memory_mib << 20)?;
             if all {
@@ -232,7 +233,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let volume = load(&input, &pick)?;
             let result = upscaler.run(&volume, axis)?;
-            save(&result, &output)
+            let done = what_was_done(&upscaler.card, &volume, &result);
+            save(&result, &output, Some(done))
         }
     }
 }
@@ -323,6 +325,38 @@ fn learn(
         adaptation.seconds, adaptation.pair_loss_before, adaptation.pair_loss_after
     );
     Ok(adapt::learn::weight_file(&net, settings.net, adaptation)?)
+}
+
+/// The BIDS sidecar beside a NIfTI file, as dcm2niix writes it.
+fn write_sidecar(
+    volume: &Volume,
+    nifti: &Path,
+    done: Option<serde_json::Value>,
+) -> anyhow::Result<()> {
+    let json = mrisr::io::bids::sidecar(volume, done);
+    let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
+    write_atomically(&mrisr::io::bids::sidecar_path(nifti), text.as_bytes())
+}
+
+/// What a model did to a volume, for the sidecar: the model's card in words, the factor and,
+/// for weights learned from a scan, what they learned from.
+fn what_was_done(
+    card: &mrisr::model::ModelCard,
+    input: &Volume,
+    output: &Volume,
+) -> serde_json::Value {
+    let summary: serde_json::Map<String, serde_json::Value> = card
+        .summary()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    serde_json::json!({
+        "model": card.name,
+        "card": summary,
+        "input_spacing_mm": input.spacing,
+        "output_spacing_mm": output.spacing,
+        "adaptation": card.adapted,
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file beside it, so an interrupted run leaves
@@ -458,6 +492,7 @@ fn upscale_all(
                 .run(volume, axis)
                 .and_then(|r| {
                     nifti::write_nifti(&r, &path)?;
+                    write_sidecar(&r, &path, Some(what_was_done(&upscaler.card, volume, &r)))?;
                     Ok(format!("{:?} -> {}", r.dims, path.display()))
                 })
                 .map_err(|e| format!("{e:#}"));
@@ -589,9 +624,12 @@ fn load(input: &Path, pick: &Pick) -> anyhow::Result<Volume> {
     Ok(volumes.swap_remove(pick.volume))
 }
 
-fn save(volume: &Volume, output: &Path) -> anyhow::Result<()> {
+/// Writes `volume` as NIfTI (with its BIDS sidecar; `done`: what mrisr did, for a result) or
+/// as a DICOM series.
+fn save(volume: &Volume, output: &Path, done: Option<serde_json::Value>) -> anyhow::Result<()> {
     if is_nifti(output) {
         nifti::write_nifti(volume, output)?;
+        write_sidecar(volume, output, done)?;
         eprintln!("wrote {}", output.display());
     } else {
         let files = dicom::write_series_to_dir(volume, &dicom::WriteOptions::default(), output)?;

@@ -1,5 +1,6 @@
 //! Reading and writing volumes: DICOM series (in and out) and NIfTI-1.
 
+pub mod bids;
 pub mod dicom;
 pub mod nifti;
 

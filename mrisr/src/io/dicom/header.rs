@@ -288,6 +288,16 @@ const KEEP: &[(Tag, &str)] = &[
     (tags::SERIES_NUMBER, "IS"),
     (tags::FRAME_OF_REFERENCE_UID, "UI"),
     (tags::POSITION_REFERENCE_INDICATOR, "LO"),
+    // Acquisition parameters: a derived series keeps them, and the BIDS sidecar reports them.
+    (tags::PROTOCOL_NAME, "LO"),
+    (tags::ECHO_TIME, "DS"),
+    (tags::REPETITION_TIME, "DS"),
+    (tags::INVERSION_TIME, "DS"),
+    (tags::FLIP_ANGLE, "DS"),
+    (tags::ECHO_TRAIN_LENGTH, "IS"),
+    (tags::IMAGING_FREQUENCY, "DS"),
+    (tags::SOFTWARE_VERSIONS, "LO"),
+    (tags::STATION_NAME, "SH"),
 ];
 
 fn source_attributes(obj: &InMemDicomObject) -> SourceAttributes {

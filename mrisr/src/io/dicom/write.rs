@@ -387,9 +387,16 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
             VR::CS,
             if left_handed { "2D" } else { "3D" },
         );
-        put_str(&mut base, tags::ECHO_TIME, VR::DS, "");
-        put_str(&mut base, tags::REPETITION_TIME, VR::DS, "");
-        put_str(&mut base, tags::ECHO_TRAIN_LENGTH, VR::IS, "");
+        // Type 2: the source's values when it had them.
+        for (tag, vr) in [
+            (tags::ECHO_TIME, VR::DS),
+            (tags::REPETITION_TIME, VR::DS),
+            (tags::ECHO_TRAIN_LENGTH, VR::IS),
+        ] {
+            if base.get(tag).is_none() {
+                put_str(&mut base, tag, vr, "");
+            }
+        }
     } else {
         put_str(&mut base, tags::CONVERSION_TYPE, VR::CS, "WSD");
     }
