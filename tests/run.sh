@@ -8,6 +8,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}"
 t0=$(date +%s)
 stamp() { echo "-- $1 ($(( $(date +%s) - t0 )) s)"; }
 
+stamp "formatting: cargo fmt --check"
+cargo fmt --all --check
+
 stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
 cargo test --no-fail-fast
 # The CPU engine's kernels pick AVX-512 where the CPU has it (as here); its tests again on the
