@@ -21,7 +21,7 @@ use crate::device::{self, BackendChoice};
 #[derive(Args, Clone)]
 pub struct ScanEvalArgs {
     /// High-resolution NIfTI files or folders: thick slices are simulated from them.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "real")]
     data: Vec<PathBuf>,
     /// Thick-slice factors to simulate (box profile, contiguous slices).
     #[arg(long, value_delimiter = ',', default_value = "2,4")]
@@ -95,7 +95,12 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut rows: Vec<Row> = Vec::new();
     let mut notes = String::new();
-    for named in data::load_all(&args.data)? {
+    let simulated = if args.data.is_empty() {
+        Vec::new()
+    } else {
+        data::load_all(&args.data)?
+    };
+    for named in simulated {
         let hr = named.volume;
         let s = hr.spacing;
         let axis = if s.iter().cloned().fold(0.0, f64::max)
