@@ -99,6 +99,8 @@ impl Prepared {
         }
         let mut out = self.norm.undo(&mean);
         out.meta = source.clone();
+        // The source's slice thickness no longer describes the new slices.
+        out.meta.slice_thickness_mm = None;
         let what = match &card.adapted {
             Some(a) => format!("learned x{:.2}", a.task.factor),
             None => card.degradation.to_string(),

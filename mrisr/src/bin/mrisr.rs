@@ -394,7 +394,9 @@ impl Upscaler {
             "model: {} ({}), undoes {}",
             card.name,
             card.net.describe(),
-            card.degradation
+            card.summary()
+                .first()
+                .map_or_else(|| card.degradation.to_string(), |(_, v)| v.clone())
         );
         if device.is_none() {
             eprintln!(
