@@ -59,19 +59,23 @@ const handlers = {
 
   // A CPU run split over a pool of workers (app.js, runOnCpuPool): the lead prepares the
   // network's input and finishes the output; every worker runs the network on one slab.
+  // Returns the network's input views (two for a model learned from a scan).
   async 'sr-prepare'({ parts }) {
-    const h = fromParts(parts);
-    const out = wasm.sr_prepare(h);
-    try { return transferParts(out.toParts()); } finally { out.free(); }
+    const views = wasm.sr_prepare(fromParts(parts));
+    const value = [];
+    for (let i = 0; i < views; i++) {
+      const v = wasm.sr_view(i);
+      try { value.push(v.toParts()); } finally { v.free(); }
+    }
+    return { value, transfer: value.map(p => p.data.buffer) };
   },
   async 'sr-network'({ parts }, id) {
     const h = fromParts(parts);
     const out = wasm.sr_network(h, (done, total) => self.postMessage({ id, progress: [done, total] }));
     try { return transferParts(out.toParts()); } finally { out.free(); }
   },
-  async 'sr-finish'({ parts }) {
-    const h = fromParts(parts);
-    const out = wasm.sr_finish(h);
+  async 'sr-finish'({ outputs }) {
+    const out = wasm.sr_finish(outputs.map(fromParts));
     try { return transferParts(out.toParts()); } finally { out.free(); }
   },
 

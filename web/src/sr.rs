@@ -169,12 +169,14 @@ pub async fn sr_run(
     Ok(VolumeHandle::new(out))
 }
 
-/// A run split over several workers (the page's CPU path), step 1 of 3: the network's input
-/// for `input` (upsampled, in the network's frame, normalised), on the lead worker. The page
-/// cuts it into overlapping slabs for [`sr_network`] and gives the stitched output to
-/// [`sr_finish`] on the same worker.
+/// A run split over several workers (the page's CPU path), step 1 of 3: the network's inputs
+/// for `input` (upsampled, in the network's frame, normalised), on the lead worker: one view
+/// for a generic model, two for one learned from a scan (its two in-plane orientations).
+/// Returns the number of views; [`sr_view`] gives each. The page cuts each into overlapping
+/// slabs for [`sr_network`] and gives the stitched outputs to [`sr_finish`] on the same
+/// worker.
 #[wasm_bindgen]
-pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
+pub fn sr_prepare(input: VolumeHandle) -> Result<usize, JsValue> {
     let prepared = MODEL.with(|m| {
         let m = m.borrow();
         let loaded = m
@@ -182,9 +184,25 @@ pub fn sr_prepare(input: VolumeHandle) -> Result<VolumeHandle, JsValue> {
             .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
         loaded.prepare(&input.vol)
     })?;
-    let net_input = VolumeHandle::new(prepared.input.clone());
+    let views = prepared.views.len();
     PREPARED.with(|p| *p.borrow_mut() = Some((prepared, input.vol.meta.clone())));
-    Ok(net_input)
+    Ok(views)
+}
+
+/// View `i` of the prepared input (see [`sr_prepare`]).
+#[wasm_bindgen]
+pub fn sr_view(i: usize) -> Result<VolumeHandle, JsValue> {
+    PREPARED.with(|p| {
+        let p = p.borrow();
+        let (prepared, _) = p
+            .as_ref()
+            .ok_or_else(|| js_error("nothing prepared (call sr_prepare first)"))?;
+        let view = prepared
+            .views
+            .get(i)
+            .ok_or_else(|| js_error(format!("no view {i}")))?;
+        Ok(VolumeHandle::new(view.input.clone()))
+    })
 }
 
 /// Step 2: the network alone on a slab of the prepared volume (CPU engine), with
@@ -213,25 +231,32 @@ pub fn sr_network(
         .map(VolumeHandle::new)
 }
 
-/// Step 3: the stitched network output back in the scan's frame and intensities.
+/// Step 3: the stitched network outputs (one per view, in order) back in the scan's frame and
+/// intensities.
 #[wasm_bindgen]
-pub fn sr_finish(output: VolumeHandle) -> Result<VolumeHandle, JsValue> {
+pub fn sr_finish(outputs: Vec<VolumeHandle>) -> Result<VolumeHandle, JsValue> {
     let (prepared, meta) = PREPARED
         .with(|p| p.borrow_mut().take())
         .ok_or_else(|| js_error("nothing prepared (call sr_prepare first)"))?;
     let card = MODEL.with(|m| m.borrow().as_ref().map(|l| l.card().clone()));
     let card = card.ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
-    if output.vol.dims != prepared.input.dims {
+    if outputs.len() != prepared.views.len() {
         return Err(js_error(format!(
-            "the stitched output has {:?} voxels, the prepared input {:?}",
-            output.vol.dims, prepared.input.dims
+            "{} outputs for {} views",
+            outputs.len(),
+            prepared.views.len()
         )));
     }
-    Ok(VolumeHandle::new(prepared.finish(
-        &output.vol,
-        &card,
-        &meta,
-    )))
+    for (o, v) in outputs.iter().zip(&prepared.views) {
+        if o.vol.dims != v.input.dims {
+            return Err(js_error(format!(
+                "the stitched output has {:?} voxels, the prepared input {:?}",
+                o.vol.dims, v.input.dims
+            )));
+        }
+    }
+    let outputs: Vec<mrisr::Volume> = outputs.into_iter().map(|o| o.vol).collect();
+    Ok(VolumeHandle::new(prepared.finish(&outputs, &card, &meta)))
 }
 
 /// The one place that calls into `mrisr::model` / `mrisr::engine` / `mrisr::pipeline`.

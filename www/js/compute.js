@@ -125,26 +125,34 @@ export async function runOnCpuPool(parts, started, onProgress) {
     const others = Promise.all(workers.slice(1).map(init));
     started();
     const t = [performance.now()];
-    const prepared = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);
+    const views = await lead.call('sr-prepare', { parts }, [parts.data.buffer]);
     await others;
     t.push(performance.now());
-    const [pi, pj, pk] = prepared.dims;
-    const slabs = splitRows(prepared, n, ready.halo);
-    const done = new Array(n).fill(0), totals = new Array(n).fill(1);
-    const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
-      done[i] = d; totals[i] = t;
-      onProgress(done.reduce((a, b) => a + b), totals.reduce((a, b) => a + b));
-    })));
-    const data = new Float32Array(pi * pj * pk);
-    slabs.forEach((s, i) => {
-      for (let k = 0; k < pk; k++) {
-        const src = outs[i].data.subarray(pi * ((s.core[0] - s.start) + s.rows * k), pi * ((s.core[1] - s.start) + s.rows * k));
-        data.set(src, pi * (s.core[0] + pj * k));
-      }
-    });
+    // Every view (one, or two for a model learned from a scan) through the whole pool in turn.
+    const outputs = [];
+    for (const [v, prepared] of views.entries()) {
+      const [pi, pj, pk] = prepared.dims;
+      const slabs = splitRows(prepared, n, ready.halo);
+      prepared.data = null; // the slabs hold it now
+      // Each slab's share of the view is its rows; a worker's own (done, total) says how far
+      // it is, so the bar never runs backwards when a worker reports for the first time.
+      const frac = new Array(n).fill(0), rows = slabs.map(s => s.rows), all = rows.reduce((x, y) => x + y);
+      const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
+        frac[i] = t ? d / t : 0;
+        const f = frac.reduce((x, y, j) => x + y * rows[j], 0) / all;
+        onProgress(Math.round(1e6 * (v + f)), 1e6 * views.length);
+      })));
+      const data = new Float32Array(pi * pj * pk);
+      slabs.forEach((s, i) => {
+        for (let k = 0; k < pk; k++) {
+          const src = outs[i].data.subarray(pi * ((s.core[0] - s.start) + s.rows * k), pi * ((s.core[1] - s.start) + s.rows * k));
+          data.set(src, pi * (s.core[0] + pj * k));
+        }
+      });
+      outputs.push({ ...prepared, data });
+    }
     t.push(performance.now());
-    const stitched = { ...prepared, data };
-    const out = await lead.call('sr-finish', { parts: stitched }, [data.buffer]);
+    const out = await lead.call('sr-finish', { outputs }, outputs.map(o => o.data.buffer));
     t.push(performance.now());
     // Seconds per stage of the last CPU run (benchmarks read them; a diagnostics panel could).
     document.body.dataset.srStages = JSON.stringify({ prepare: (t[1] - t[0]) / 1000, network: (t[2] - t[1]) / 1000, finish: (t[3] - t[2]) / 1000 });
