@@ -1,13 +1,15 @@
 // mrisr page: a thin shell around the wasm module (see web/src). Heavy work (parsing, export,
 // super-resolution) runs in Web Workers; the viewer renders slices with the module on this thread.
-// The parts follow the data path: js/open.js (files in) -> js/viewer.js -> js/models.js and
-// js/compute.js (super-resolution, on js/workers.js) -> js/export.js (files out); js/page.js
-// holds the shared state, js/diagnostics.js the bug-report panel. This file wires them up.
+// The parts follow the data path: js/open.js (files in) -> js/viewer.js -> js/models.js,
+// js/learn.js (a model learned from the scan) and js/compute.js (super-resolution, on
+// js/workers.js) -> js/export.js (files out); js/page.js holds the shared state,
+// js/diagnostics.js the bug-report panel. This file wires them up.
 import init from './pkg/mrisr_web.js';
 import { $, SIMD_PROBE, setPhase, setStatus, state, updateButtons } from './js/page.js';
 import { cancelSr, probeGpu, runSr, srInput } from './js/compute.js';
 import { wireDiagnostics } from './js/diagnostics.js';
 import { exportAs } from './js/export.js';
+import { runLearn, saveLearned, updateLearnTask, updateLearnTime } from './js/learn.js';
 import { loadModel } from './js/models.js';
 import { filesFromDrop, openFiles, wrap } from './js/open.js';
 import { applyPreset, buildViewer, requestDraw, setZoom } from './js/viewer.js';
@@ -41,6 +43,10 @@ function wireUi() {
   $('#swipe').addEventListener('input', e => { state.swipe = e.target.value / 1000; requestDraw(); });
   $('#run').addEventListener('click', runSr);
   $('#cancel').addEventListener('click', cancelSr);
+  $('#learn-start').addEventListener('click', runLearn);
+  $('#learn-save').addEventListener('click', saveLearned);
+  $('#learn-factor').addEventListener('input', () => updateLearnTask());
+  $('#learn-steps').addEventListener('input', updateLearnTime);
   $('#export-what').addEventListener('change', e => { e.target.dataset.touched = '1'; });
   $('#export-nifti').addEventListener('click', () => exportAs('nifti'));
   $('#export-dicom').addEventListener('click', () => exportAs('dicom'));

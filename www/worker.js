@@ -79,6 +79,16 @@ const handlers = {
     try { return transferParts(out.toParts()); } finally { out.free(); }
   },
 
+  // "Learn from this scan" (js/learn.js): learns from the volume, posting progress
+  // [step, steps, loss] after every step; returns the weight file. It does not yield: the page
+  // cancels by terminating this worker.
+  async learn({ parts, options, start, backend }, id) {
+    const bytes = await wasm.sr_learn(fromParts(parts), JSON.stringify(options ?? {}),
+      start ? new Uint8Array(start) : undefined, backend ?? 'cpu',
+      (step, steps, loss) => self.postMessage({ id, progress: [step, steps, loss] }));
+    return { value: bytes.buffer, transfer: [bytes.buffer] };
+  },
+
   // opts: {tile, overlap}; the buffer budget comes from the adapter's limits here.
   async 'sr-run'({ parts, opts, backend }, id) {
     // test hook (app.js, ?viewer-test only): fail as a wasm trap after a lost device does

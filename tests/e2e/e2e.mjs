@@ -74,6 +74,24 @@ function parseNifti(buf) {
   return { ndim, dims, pixdim, data, datatype, srow };
 }
 
+// A minimal NIfTI-1 file (float32, sform = the voxel size), for volumes made up here.
+function writeNifti(dims, pixdim, data) {
+  const h = Buffer.alloc(352);
+  h.writeInt32LE(348, 0);
+  [3, ...dims, 1, 1, 1, 1].forEach((d, i) => h.writeInt16LE(d, 40 + 2 * i));
+  h.writeInt16LE(16, 70); // float32
+  h.writeInt16LE(32, 72);
+  [1, ...pixdim, 1, 1, 1, 1].forEach((v, i) => h.writeFloatLE(v, 76 + 4 * i));
+  h.writeFloatLE(352, 108);
+  h.writeFloatLE(1, 112);
+  h.writeInt16LE(1, 254); // sform_code: scanner
+  h.writeUInt8(2, 123); // xyzt_units: mm
+  for (let r = 0; r < 3; r++) h.writeFloatLE(pixdim[r], 280 + 16 * r + 4 * r);
+  h.write('isotropic test volume', 148, 'latin1');
+  h.write('n+1\0', 344, 'latin1');
+  return Buffer.concat([h, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
 function parseZip(buf) {
   const e = buf.length - 22;
   assert(buf.readUInt32LE(e) === 0x06054b50, 'no end-of-central-directory record');
@@ -443,6 +461,147 @@ try {
       assert(!(await page.isDisabled('#run')), 'run button stays disabled');
     });
   }
+
+  // ---- "Learn from this scan": a few steps on a 64³ region of the knee (the Steps field keeps
+  // it short), at x3 instead of the default x4.
+  let learned = null;
+  await step('learn from a 64³ region at x3: progress advances, the card says "Learned from", the result has 3x the slices', async () => {
+    await page.waitForFunction(() => !document.querySelector('#learn-start').disabled);
+    const dflt = await page.inputValue('#learn-factor');
+    const hint = await page.textContent('#learn-spacing');
+    assert(dflt === '4' && /^80 → 320 slices of 0\.3[78] mm/.test(hint), `default factor ${dflt}, "${hint}"`);
+    await page.fill('#learn-factor', '3');
+    await page.waitForFunction(() => document.querySelector('#learn-spacing').textContent.startsWith('80 → 240 slices of 0.5 mm'));
+    await page.fill('#learn-steps', '12');
+    await page.selectOption('#region', '64');
+    await page.selectOption('#backend', 'cpu');
+    await page.evaluate(() => {
+      window.learnTexts = [];
+      const t = document.querySelector('#sr-progress .progress-text');
+      new MutationObserver(() => window.learnTexts.push(t.textContent)).observe(t, { childList: true, characterData: true, subtree: true });
+    });
+    const t0 = Date.now();
+    await page.click('#learn-start');
+    await phase(['sr-done', 'sr-error', 'sr-cancelled', 'learn-error', 'learn-cancelled']);
+    const status = await page.textContent('#learn-status');
+    assert(await currentPhase() === 'sr-done', `${status} / ${await page.textContent('#sr-status')}`);
+    const texts = await page.evaluate(() => window.learnTexts);
+    const steps = texts.map(t => +(t.match(/^Learning: step (\d+) of 12/) || [0, 0])[1]).filter(Boolean);
+    assert(steps.length >= 2 && steps[0] < steps[steps.length - 1] && steps.includes(12), `progress: ${texts.slice(0, 4).join(' | ')} …`);
+    assert(texts.some(t => / left$/.test(t)), `no time left shown: ${texts.slice(0, 4).join(' | ')}`);
+    const summary = await page.$$eval('#model-info dl > *', els => els.map(e => e.textContent));
+    const row = k => summary[summary.indexOf(k) + 1] || '';
+    assert(row('Learned from') && /x3\.00 \(1\.50 -> 0\.50 mm\), 12 steps/.test(row('Learned from')), `card summary: ${summary.join(' | ')}`);
+    assert(await page.inputValue('#model') === 'learned', 'the learned model is not the one selected');
+    await page.screenshot({ path: path.join(out, 'learned.png') });
+    const r = parseNifti((await download('#export-nifti', 'result', 'result-learned.nii.gz')).bytes);
+    const inp = parseNifti((await download('#export-nifti', 'input', 'input-learned.nii.gz')).bytes);
+    const thick = inp.pixdim.indexOf(Math.max(...inp.pixdim));
+    const want = inp.dims.map((d, a) => (a === thick ? 3 * d : d));
+    assert(r.dims.join() === want.join(), `result ${r.dims.join('x')}, expected ${want.join('x')} (input ${inp.dims.join('x')})`);
+    assert(Math.abs(r.pixdim[thick] - inp.pixdim[thick] / 3) < 1e-3, `slice spacing ${r.pixdim[thick]}`);
+    learned = { r, inp };
+    return `${(Date.now() - t0) / 1000} s: ${inp.dims.join('x')} -> ${r.dims.join('x')}; ${status}; ${row('Learned from')}`;
+  });
+
+  if (learned) {
+    await step('"Save learned weights": a weight file whose card sr_model_card reads back', async () => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.click('#learn-save')]);
+      const p = path.join(out, 'learned.safetensors');
+      await d.saveAs(p);
+      const bytes = fs.readFileSync(p);
+      // safetensors: u64 header length, JSON header with the card in __metadata__.
+      const n = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.toString('utf8', 8, 8 + n));
+      const card = JSON.parse(header.__metadata__['mrisr.card']);
+      assert(card.adapted && Math.abs(card.adapted.task.factor - 3) < 1e-9 && card.adapted.steps === 12, `card: ${JSON.stringify(card).slice(0, 300)}`);
+      const back = await page.evaluate(async b64 => {
+        const m = await import('./pkg/mrisr_web.js');
+        const bin = atob(b64), u8 = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+        return JSON.parse(m.sr_model_card(u8));
+      }, bytes.toString('base64'));
+      const lf = back.summary.find(([k]) => k === 'Learned from');
+      assert(lf && back.card.adapted, `sr_model_card: ${JSON.stringify(back.summary)}`);
+      learned.weights = p;
+      return `${d.suggestedFilename()}, ${bytes.length} bytes; ${lf[1]}`;
+    });
+  }
+
+  const upscaleCmd = process.env.MRISR_UPSCALE_CMD;
+  if (learned?.weights && upscaleCmd) {
+    await step('the learned weights give the page\'s voxels natively (`mrisr upscale --weights`)', async () => {
+      const native = path.join(out, 'native-learned.nii.gz');
+      execSync(upscaleCmd.replace('{input}', path.join(out, 'input-learned.nii.gz')).replace('{output}', native).replace('{weights}', learned.weights), { stdio: 'inherit' });
+      const c = compare(learned.r, parseNifti(fs.readFileSync(native)));
+      assert(c.rel < 1e-3, `max |diff| ${c.maxAbs} of range ${c.range}`);
+      return `max |diff| ${c.maxAbs.toExponential(2)} (range ${c.range.toFixed(1)})`;
+    });
+  }
+
+  if (learned) {
+    await step('the learned model on WebGPU (both views, in tiles) gives the CPU\'s voxels', async () => {
+      const res = {};
+      for (const backend of ['webgpu', 'cpu']) {
+        await page.selectOption('#backend', backend);
+        await page.selectOption('#region', '32');
+        await page.click('#run');
+        await phase(['sr-done', 'sr-error', 'sr-cancelled']);
+        assert(await currentPhase() === 'sr-done', await page.textContent('#sr-status'));
+        assert(await page.evaluate(() => document.body.dataset.backend) === backend, `did not run on ${backend}`);
+        res[backend] = parseNifti((await download('#export-nifti', 'result', `result-learned-${backend}.nii.gz`)).bytes);
+      }
+      const c = compare(res.webgpu, res.cpu);
+      assert(res.cpu.dims.join() === '96,32,32', `dims ${res.cpu.dims}`);
+      assert(c.rel < 1e-3, `max |diff| ${c.maxAbs} of range ${c.range}`);
+      return `${res.cpu.dims.join('x')}, max |diff| ${c.maxAbs.toExponential(2)} (range ${c.range.toFixed(1)})`;
+    });
+  }
+
+  await step('a region too small to learn from (32³): learning says why not', async () => {
+    await page.selectOption('#region', '32');
+    await page.click('#learn-start');
+    await phase(['learn-error', 'sr-done']);
+    const status = await page.textContent('#learn-status');
+    assert(await currentPhase() === 'learn-error' && /too small/.test(status), status);
+    return status;
+  });
+
+  await step('Cancel stops the learning; the page stays usable', async () => {
+    await page.fill('#learn-steps', '100000');
+    await page.selectOption('#region', '64');
+    await page.click('#learn-start');
+    await page.waitForFunction(() => +document.body.dataset.learnStep >= 1 || document.body.dataset.phase === 'learn-error');
+    assert(await currentPhase() === 'learn-running', await page.textContent('#learn-status'));
+    await page.click('#cancel');
+    await phase(['learn-cancelled', 'learn-error', 'sr-done']);
+    const status = await page.textContent('#learn-status');
+    assert(await currentPhase() === 'learn-cancelled', status);
+    assert(!(await page.isDisabled('#learn-start')) && !(await page.isDisabled('#run')), 'buttons stay disabled');
+    assert(await page.inputValue('#model') === 'learned', 'the model changed');
+    return status;
+  });
+
+  await step('an isotropic volume: learning says why not', async () => {
+    // A 32³ volume of 0.5 mm voxels (knee values), written here as NIfTI.
+    const dims = [32, 32, 32], data = new Float32Array(32 * 32 * 32);
+    const src = learned?.inp || origNifti;
+    for (let k = 0; k < 32; k++) for (let j = 0; j < 32; j++) for (let i = 0; i < 32; i++) {
+      data[i + 32 * (j + 32 * k)] = src.data[i + src.dims[0] * (j + src.dims[1] * k)];
+    }
+    const p = path.join(out, 'isotropic.nii');
+    fs.writeFileSync(p, writeNifti(dims, [0.5, 0.5, 0.5], data));
+    await page.setInputFiles('#pick-files', p);
+    await phase(['scanned', 'empty', 'error']);
+    await page.click('#series-list li');
+    await phase(['loaded', 'error']);
+    await page.selectOption('#region', 'all');
+    await page.click('#learn-start');
+    await phase(['learn-error', 'learn-running', 'sr-done']);
+    const status = await page.textContent('#learn-status');
+    assert(await currentPhase() === 'learn-error' && /nearly isotropic/.test(status) && /no thick axis/.test(status), status);
+    return status;
+  });
 
   await step('no page errors and no CSP violations', async () => {
     assert(!errors.length, errors.join(' | '));

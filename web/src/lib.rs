@@ -5,7 +5,8 @@
 //! - [`handle`]: a volume kept on the Rust side, moved between page and workers as plain parts;
 //! - [`view`]: the three orthogonal planes with window/level, as RGBA for a canvas;
 //! - [`export`]: NIfTI bytes and a zipped DICOM series of a (derived) volume;
-//! - [`sr`]: super-resolution on WebGPU or CPU, run inside a Web Worker with progress and cancel.
+//! - [`sr`]: super-resolution on WebGPU or CPU, run inside a Web Worker with progress and cancel;
+//! - [`learn`]: "Learn from this scan": a network learned from the scan's own in-plane detail.
 //!
 //! Errors reach JavaScript as `Error` objects whose message names the file and the reason.
 
@@ -13,6 +14,7 @@ use wasm_bindgen::prelude::*;
 
 pub mod export;
 pub mod handle;
+pub mod learn;
 pub mod load;
 pub mod sr;
 pub mod view;

@@ -21,6 +21,8 @@ export function diagnosticsText() {
   } else {
     lines.push('last run: none yet');
   }
+  const l = state.diag.lastLearn;
+  if (l) lines.push(`last learning: ${l.steps} steps on ${l.input.join(' × ')} voxels, x${l.factor.toFixed(2)}, ${l.seconds.toFixed(1)} s (setup ${l.setup.toFixed(1)} s, ${l.perStep.toFixed(3)} s a step), ${l.startedFrom ? `from ${l.startedFrom}` : 'from scratch'}`);
   if (performance.memory) lines.push(`page memory (JS heap): ${mb(performance.memory.usedJSHeapSize)} of ${mb(performance.memory.jsHeapSizeLimit)}`);
   return lines.join('\n');
 }

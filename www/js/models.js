@@ -1,5 +1,6 @@
 // The published models (weights/index.json): the menu, download with progress into the
-// Cache API, and the model card in words.
+// Cache API, and the model card in words. Weights learned from the scan (js/learn.js) join
+// the menu as one more entry.
 import { $, mb, state, updateButtons } from './page.js';
 import { ioCall } from './workers.js';
 
@@ -23,7 +24,7 @@ export async function loadModel() {
   const sel = $('#model');
   sel.replaceChildren(...models.map((m, i) => new Option(m.title || m.file, String(i), m === entry, m === entry)));
   $('#model-row').hidden = models.length < 2;
-  sel.onchange = () => loadEntry(models[+sel.value]);
+  sel.onchange = () => (sel.value === 'learned' ? useLearned() : loadEntry(models[+sel.value]));
   await loadEntry(entry);
 }
 
@@ -37,7 +38,7 @@ export async function loadEntry(entry) {
     const bytes = await fetchWeights(entry);
     const { card, summary } = await ioCall('card', { weights: bytes.slice(0) });
     if (token !== state.modelToken) return;
-    state.weights = { bytes, entry, card };
+    state.weights = state.published = { bytes, entry, card };
     showCard(card, summary, entry);
   } catch (e) {
     if (token !== state.modelToken) return;
@@ -47,6 +48,28 @@ export async function loadEntry(entry) {
     p.textContent = `The model could not be loaded: ${e.message}`;
     info.append(p);
   }
+  updateButtons();
+}
+
+// Weights learned from the scan ({bytes, entry, card, summary}) become the current model and
+// an entry of the menu ("Learned from …"), so the published ones stay one pick away.
+export function addLearned(learned) {
+  state.learned = learned;
+  const sel = $('#model');
+  let opt = sel.querySelector('option[value=learned]');
+  if (!opt) { opt = new Option('', 'learned'); sel.append(opt); }
+  opt.textContent = learned.entry.title;
+  sel.value = 'learned';
+  $('#model-row').hidden = sel.options.length < 2;
+  useLearned();
+}
+
+export function useLearned() {
+  const l = state.learned;
+  if (!l) return;
+  state.modelToken = (state.modelToken || 0) + 1; // a published model still loading loses
+  state.weights = { bytes: l.bytes, entry: l.entry, card: l.card };
+  showCard(l.card, l.summary, l.entry);
   updateButtons();
 }
 

@@ -2,6 +2,7 @@
 // series list -> the chosen volume, kept on this thread as a VolumeHandle.
 import { VolumeHandle } from '../pkg/mrisr_web.js';
 import { $, fmt, mb, setPhase, setStatus, state, updateButtons } from './page.js';
+import { updateLearnTask } from './learn.js';
 import { applyPreset, buildViewer } from './viewer.js';
 import { ioCall } from './workers.js';
 
@@ -106,6 +107,7 @@ export async function pickSeries(s, li) {
     applyPreset('auto');
     buildViewer();
     updateButtons();
+    updateLearnTask(true);
     setStatus(status, `Showing “${s.description}”: ${d.join(' × ')} voxels.`, 'ok');
     setPhase('loaded');
   } catch (e) {

@@ -20,7 +20,9 @@ export const state = {
   zoom: 1,
   compare: 'side',
   swipe: 0.5,
-  weights: null, // {bytes: ArrayBuffer, entry}
+  weights: null, // {bytes: ArrayBuffer, entry, card}: the model the next run uses
+  published: null, // the last published model loaded (learning from the scan starts from it)
+  learned: null, // {bytes, entry, card, summary}: weights learned from the scan (js/learn.js)
   running: null,
   gpu: null, // Promise<boolean>: WebGPU passed the check
   diag: { adapter: null, gpu: '', lastRun: null }, // for the Diagnostics panel
@@ -42,6 +44,8 @@ export function duration(s) {
 export function updateButtons() {
   const has = !!state.orig;
   $('#run').disabled = !has || !state.weights || !!state.running;
+  $('#learn-start').disabled = !has || !!state.running;
+  $('#learn-save').hidden = !state.learned;
   const sel = $('#export-what');
   sel.querySelector('[value=result]').disabled = !state.result;
   sel.querySelector('[value=input]').disabled = !state.input;
