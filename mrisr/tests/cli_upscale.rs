@@ -118,3 +118,69 @@ fn upscale_all_goes_past_a_broken_series_and_reports_it() {
     assert_eq!(sidecar["ConversionSoftware"], "mrisr");
     assert!(sidecar["mrisr"]["model"].is_string(), "{sidecar}");
 }
+
+/// `--adapt`: learns from a small series (48 x 48 in plane, 2 mm slices), writes the result
+/// at x2.5 (not a whole factor), its sidecar with what was learned, and the weights, which
+/// `--weights` applies again to the same grid.
+#[test]
+fn upscale_adapt_learns_from_the_scan_and_keeps_the_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dims = [48, 48, 8];
+    let data = (0..dims.iter().product::<usize>())
+        .map(|n| {
+            let (i, j) = (n % 48, (n / 48) % 48);
+            let r = ((i as f32 - 24.0).powi(2) + (j as f32 - 20.0).powi(2)).sqrt();
+            if r < 15.0 { 300.0 } else { 20.0 }
+        })
+        .collect();
+    let mut v = Volume::from_data(dims, [0.5, 0.5, 2.0], data);
+    v.meta.description = "disc".into();
+    let input = tmp.path().join("in.nii.gz");
+    mrisr::io::nifti::write_nifti(&v, &input).unwrap();
+    let (out, weights) = (
+        tmp.path().join("out.nii.gz"),
+        tmp.path().join("w.safetensors"),
+    );
+    let arg = |p: &Path| p.to_str().unwrap().to_string();
+    let (ok, _, err) = mrisr(&[
+        "upscale",
+        &arg(&input),
+        &arg(&out),
+        "--adapt",
+        "--factor",
+        "2.5",
+        "--steps",
+        "5",
+        "--save-weights",
+        &arg(&weights),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("learned in"), "{err}");
+    let r = mrisr::io::nifti::read_nifti_volume(&out).unwrap();
+    assert_eq!(r.dims, [48, 48, 20]);
+    assert!((r.spacing[2] - 0.8).abs() < 1e-4, "{:?}", r.spacing);
+    let sidecar: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["mrisr"]["adaptation"]["steps"], 5, "{sidecar}");
+    assert_eq!(sidecar["mrisr"]["adaptation"]["task"]["factor"], 2.5);
+    // The kept weights apply again.
+    let again = tmp.path().join("again.nii.gz");
+    let (ok, _, err) = mrisr(&[
+        "upscale",
+        &arg(&input),
+        &arg(&again),
+        "--weights",
+        &arg(&weights),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        mrisr::io::nifti::read_nifti_volume(&again).unwrap().dims,
+        [48, 48, 20]
+    );
+    // An isotropic volume: a clear refusal.
+    let iso = tmp.path().join("iso.nii.gz");
+    mrisr::io::nifti::write_nifti(&Volume::zeros([32, 32, 32], [1.0; 3]), &iso).unwrap();
+    let (ok, _, err) = mrisr(&["upscale", &arg(&iso), &arg(&out), "--adapt"]);
+    assert!(!ok && err.contains("isotropic"), "{err}");
+}

@@ -71,7 +71,8 @@ pub fn learn(
 ) -> Result<(SrNet, Adaptation)> {
     let norm = Normalization::for_network(scan);
     let vol = norm.apply(scan);
-    let sampler = PairSampler::new(&vol, task, settings.patch)?;
+    let patch = PairSampler::fitting_patch(&vol, task, settings.patch);
+    let sampler = PairSampler::new(&vol, task, patch)?;
     let cfg = settings.net;
     if !cfg.planar {
         return Err(Error::Invalid(
@@ -96,7 +97,7 @@ pub fn learn(
         net = weights::load_into(name, bytes, &card, net)?;
         started_from = Some(card.name.clone());
     }
-    let [p0, p1] = settings.patch;
+    let [p0, p1] = patch;
     let batch = |n: usize, rng: &mut Rng, device: &Device| {
         let len = p0 * p1;
         let (mut xs, mut ys) = (vec![0f32; n * len], vec![0f32; n * len]);

@@ -70,6 +70,22 @@ pub struct PairSampler<'a> {
 }
 
 impl<'a> PairSampler<'a> {
+    /// `wanted`, made smaller where the scan's in-plane field of view cannot hold it (at least
+    /// 8 x 8: smaller scans get the error of [`PairSampler::new`]).
+    pub fn fitting_patch(vol: &Volume, task: &Task, wanted: [usize; 2]) -> [usize; 2] {
+        let g = &task.geometry;
+        let line_mm = g
+            .in_plane
+            .iter()
+            .map(|&a| vol.dims[a] as f64 * vol.spacing[a])
+            .fold(f64::INFINITY, f64::min);
+        // Thick samples a line holds, less the margins and one for the window's phase.
+        let slices = (line_mm / g.slice_spacing()).floor() - (2 * MARGIN + 1) as f64;
+        let p0 = ((slices * task.factor).floor().max(8.0) as usize).min(wanted[0]);
+        let shortest = g.in_plane.iter().map(|&a| vol.dims[a]).min().unwrap_or(0);
+        [p0, wanted[1].min(shortest).max(8)]
+    }
+
     /// Checks that both in-plane axes are long enough for `patch`.
     pub fn new(vol: &'a Volume, task: &'a Task, patch: [usize; 2]) -> Result<Self> {
         let f = task.factor;
