@@ -580,7 +580,7 @@ mod tests {
 
     #[test]
     fn integer_upsampling_matches_resampling() {
-        let v = line([2, 2, 6], |k| (k * k) as f64 % 5.0);
+        let v = line([2, 2, 6], |k| (k * k) % 5.0);
         let a = upsample(&v, [1, 1, 3], Method::Cubic);
         let b = resample(&v, [2, 2, 18], Method::Cubic);
         assert_eq!(a, b);
