@@ -100,10 +100,8 @@ pub async fn sr_learn(
     let settings = Settings {
         steps: opts.steps.unwrap_or(defaults.steps),
         batch: opts.batch.unwrap_or(defaults.batch),
-        patch: match opts.patch {
-            Some(p) => [p, p],
-            None => patch_that_fits(&input.vol, &task, defaults.patch),
-        },
+        // The library shrinks it where a region's field of view cannot hold it.
+        patch: opts.patch.map_or(defaults.patch, |p| [p, p]),
         seed: opts.seed.unwrap_or(defaults.seed),
         ..defaults
     };
@@ -147,21 +145,6 @@ pub async fn sr_learn(
     .map_err(lib_error)?;
     adaptation.seconds = (js_sys::Date::now() - started) / 1000.0;
     adapt::learn::weight_file(&net, settings.net, adaptation).map_err(lib_error)
-}
-
-/// The library's patch when the scan holds it, else the largest smaller one that fits (a
-/// region of a scan, e.g. the page's 64-voxel preview): patches of at least 16 voxels; below
-/// that the library's own message says the input is too small.
-fn patch_that_fits(vol: &mrisr::Volume, task: &Task, patch: [usize; 2]) -> [usize; 2] {
-    let fits = |p: [usize; 2]| adapt::pairs::PairSampler::new(vol, task, p).is_ok();
-    let mut p = patch;
-    while !fits(p) && p[0].min(p[1]) > 16 {
-        p = [
-            p[0].saturating_sub(8).max(16),
-            p[1].saturating_sub(8).max(16),
-        ];
-    }
-    if fits(p) { p } else { patch }
 }
 
 /// The generic weights made planar when `bytes` is a `fast`-shaped 3D model; `None` (from

@@ -108,7 +108,7 @@ export async function runLearn() {
     document.body.dataset.learnSeconds = seconds.toFixed(3);
     document.body.dataset.learnPerStep = per.toFixed(4);
     setStatus(status, `Learned in ${duration(seconds)} (${steps} steps, ${fmt(per, 2)} s each after ${fmt(setup, 1)} s of setup; `
-      + `${card.started_from ? `from ${card.started_from}` : 'from scratch'}); it is now the model, and super-resolves the series below.`, 'ok');
+      + `${card.started_from ? `from ${card.started_from}` : 'from scratch'}); it is now the model and runs below.`, 'ok');
     setPhase('learn-done');
   } catch (e) {
     const cancelled = state.running?.cancelled;
