@@ -84,7 +84,7 @@ pub fn learn_task(input: &VolumeHandle, factor: Option<f64>) -> Result<String, J
 /// JSON `{factor?, steps?, batch?, patch?, seed?, thickness_mm?}`; `start` is the page's
 /// current generic model: its weights made planar start the learning when it has the `fast`
 /// 3D shape, any other model (or none) means from scratch. `backend`: "cpu" (burn's CPU
-/// device). `progress(step, steps, loss)` is called after every step.
+/// device) or "webgpu". `progress(step, steps, loss)` is called after every step.
 #[wasm_bindgen]
 pub async fn sr_learn(
     input: VolumeHandle,
@@ -110,16 +110,9 @@ pub async fn sr_learn(
             "learning needs at least one step, one patch per step and patches of at least one voxel",
         ));
     }
-    // Learning reads the loss back synchronously (`into_scalar`), which WebGPU in a browser
-    // cannot do; the CPU device can.
-    let device = match backend.as_str() {
-        "cpu" => burn::tensor::Device::flex(),
-        other => {
-            return Err(js_error(format!(
-                "learning runs on the CPU in the page (asked for {other:?})"
-            )));
-        }
-    };
+    // WebGPU (the page asks for it on a hardware adapter) or burn's CPU device; the loss is
+    // read back asynchronously, as WebGPU in a browser requires.
+    let (device, _) = crate::sr::device_for(&backend).await?;
     let init = match start.as_deref() {
         Some(bytes) => starting_weights(bytes)?,
         None => None,
@@ -134,7 +127,7 @@ pub async fn sr_learn(
         );
         true
     };
-    let (net, mut adaptation) = adapt::learn::learn(
+    let (net, mut adaptation) = adapt::learn::learn_async(
         &input.vol,
         &task,
         &settings,
@@ -142,6 +135,7 @@ pub async fn sr_learn(
         &device,
         &mut report,
     )
+    .await
     .map_err(lib_error)?;
     adaptation.seconds = (js_sys::Date::now() - started) / 1000.0;
     adapt::learn::weight_file(&net, settings.net, adaptation).map_err(lib_error)

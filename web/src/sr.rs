@@ -41,7 +41,7 @@ struct Ready {
 }
 
 /// The device for `backend`: `"webgpu"` (fails when the browser has no usable adapter) or `"cpu"`.
-async fn device_for(backend: &str) -> Result<(Device, &'static str), JsValue> {
+pub(crate) async fn device_for(backend: &str) -> Result<(Device, &'static str), JsValue> {
     match backend {
         "webgpu" => {
             let dev = Device::wgpu_options()

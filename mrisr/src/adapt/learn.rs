@@ -61,7 +61,20 @@ const PROBE_PAIRS: usize = 16;
 /// [`super::planar_from_generic`]) or from scratch. `progress` is called after every step;
 /// returning `false` cancels with [`Error::Cancelled`]. Returns the network (on `device`,
 /// without autodiff) and what to record of the run (`seconds` left at 0 for the caller).
+/// Blocks; a browser's WebGPU can only be read back asynchronously: [`learn_async`].
 pub fn learn(
+    scan: &Volume,
+    task: &Task,
+    settings: &Settings,
+    init: Option<(&str, &[u8])>,
+    device: &Device,
+    progress: &mut dyn FnMut(Step) -> bool,
+) -> Result<(SrNet, Adaptation)> {
+    futures_lite::future::block_on(learn_async(scan, task, settings, init, device, progress))
+}
+
+/// [`learn`], reading the loss back asynchronously (what WebGPU in a browser needs).
+pub async fn learn_async(
     scan: &Volume,
     task: &Task,
     settings: &Settings,
@@ -112,12 +125,12 @@ pub fn learn(
         )
     };
     let (probe_x, probe_y) = batch(PROBE_PAIRS, &mut Rng::new(settings.seed ^ 0xA5A5), device);
-    let probe = |net: &SrNet| -> f64 {
+    let probe = async |net: &SrNet| -> Result<f64> {
         let pred = net.forward(probe_x.clone());
         let mse = (pred - probe_y.clone()).powi_scalar(2).mean();
-        mse.into_scalar::<f32>() as f64
+        read(mse).await
     };
-    let before = probe(&net.valid());
+    let before = probe(&net.valid()).await?;
     let mut probed = before;
     let mut optim: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
     let mut rng = Rng::new(settings.seed);
@@ -133,10 +146,10 @@ pub fn learn(
         net = optim.step(lr, net, grads);
         // Reading the loss back waits for the device: every 10th step only.
         if step % 10 == 0 || step + 1 == settings.steps {
-            last = loss.into_scalar::<f32>() as f64;
+            last = read(loss).await?;
         }
         if (step + 1) % PROBE_EVERY == 0 {
-            probed = probe(&net.valid());
+            probed = probe(&net.valid()).await?;
         }
         let go_on = progress(Step {
             step: step + 1,
@@ -149,7 +162,7 @@ pub fn learn(
         }
     }
     let net = net.valid();
-    let after = probe(&net);
+    let after = probe(&net).await?;
     Ok((
         net,
         Adaptation {
@@ -162,6 +175,14 @@ pub fn learn(
             seconds: 0.0,
         },
     ))
+}
+
+/// A one-element tensor's value, read back from the device.
+async fn read(t: Tensor<1>) -> Result<f64> {
+    t.into_scalar_async::<f32>()
+        .await
+        .map(|v| v as f64)
+        .map_err(|e| Error::Invalid(format!("reading the loss back from the device: {e:?}")))
 }
 
 /// The weight file of a network (of shape `cfg`) learned per `adaptation`.
