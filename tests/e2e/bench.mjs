@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { launch } from './browser.mjs';
+import { launch, openSeries } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,13 +40,7 @@ async function timePage(pkgDir, backends) {
   const srv = await serve(path.join(repo, 'www'), { weightsDir, pkgDir });
   const { page, phase, close } = await launch({ timeout: 600000 });
   try {
-    await page.goto(`http://127.0.0.1:${srv.port}/index.html`);
-    await phase(['ready']);
-    await page.setInputFiles('#pick-folder', dicomDir);
-    await phase(['scanned']);
-    await page.click('#series-list li');
-    await phase(['loaded']);
-    await page.waitForFunction(() => !document.querySelector('#run').disabled);
+    await openSeries(page, phase, srv.port, dicomDir);
     // Engines the worker knows but the menu does not offer (a test build's) are added to it.
     await page.evaluate(list => {
       const sel = document.querySelector('#backend');

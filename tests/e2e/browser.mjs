@@ -31,3 +31,15 @@ export async function launch({ timeout = 180000, viewport = { width: 1440, heigh
   };
   return { ctx, page, phase, close };
 }
+
+// Opens the page served on `port`, picks the DICOM folder `dicomDir`, loads its first series
+// and waits until a model is loaded (the benchmarks' common start).
+export async function openSeries(page, phase, port, dicomDir) {
+  await page.goto(`http://127.0.0.1:${port}/index.html`);
+  await phase(['ready']);
+  await page.setInputFiles('#pick-folder', dicomDir);
+  await phase(['scanned']);
+  await page.click('#series-list li');
+  await phase(['loaded']);
+  await page.waitForFunction(() => !document.querySelector('#run').disabled);
+}

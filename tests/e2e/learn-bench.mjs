@@ -10,7 +10,7 @@
 // step (from the first reported step to the last), the whole learning, and the super-resolution.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launch } from './browser.mjs';
+import { launch, openSeries } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,13 +26,7 @@ const { page, phase, close } = await launch({ timeout: 3600000 });
 let tick = null;
 page.on('pageerror', e => console.log(`[pageerror] ${e.message}`));
 try {
-  await page.goto(`http://127.0.0.1:${srv.port}/index.html`);
-  await phase(['ready']);
-  await page.setInputFiles('#pick-folder', dicomDir);
-  await phase(['scanned']);
-  await page.click('#series-list li');
-  await phase(['loaded']);
-  await page.waitForFunction(() => !document.querySelector('#run').disabled); // the model is loaded
+  await openSeries(page, phase, srv.port, dicomDir);
   await page.selectOption('#backend', 'cpu');
   await page.selectOption('#region', region);
   await page.fill('#learn-steps', steps);
