@@ -132,8 +132,8 @@ mod tests {
                     }
                 }
             }
-            for a in 0..3 {
-                assert!(t.read_start[a] + t.read_size[a] <= dims[a]);
+            for (a, &n) in dims.iter().enumerate() {
+                assert!(t.read_start[a] + t.read_size[a] <= n);
                 assert!(t.read_start[a] <= t.core_start[a]);
             }
         }

@@ -137,9 +137,9 @@ impl Volume {
         );
         let dims: [usize; 3] = std::array::from_fn(|a| self.dims[order[a]]);
         let mut affine = self.affine;
-        for r in 0..3 {
-            for a in 0..3 {
-                affine[r][a] = self.affine[r][order[a]];
+        for (row, old) in affine.iter_mut().zip(&self.affine).take(3) {
+            for (a, &o) in order.iter().enumerate() {
+                row[a] = old[o];
             }
         }
         // Strides of the old layout, read in the new axis order.

@@ -85,7 +85,11 @@ fn k_space_truncation_removes_high_frequencies_and_keeps_the_mean() {
     let mut v = Volume::zeros(dims, [1.0; 3]);
     // Alternating +-1 on top of 5: entirely above the coarse band.
     fill(&mut v, |i, _, _| {
-        5.0 + if (i as usize) % 2 == 0 { 1.0 } else { -1.0 }
+        5.0 + if (i as usize).is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        }
     });
     let low = Degradation::KSpaceTruncation { factor: [2, 1, 1] }.apply(&v);
     for x in &low.data {
