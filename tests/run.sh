@@ -12,7 +12,8 @@ stamp "formatting: cargo fmt --check"
 cargo fmt --all --check
 
 stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
-cargo test --no-fail-fast
+# MRISR_REQUIRE_WGPU: the wgpu test must find an adapter (lavapipe, from .ci/run).
+MRISR_REQUIRE_WGPU=1 cargo test --no-fail-fast
 # The CPU engine's kernels pick AVX-512 where the CPU has it (as here); its tests again on the
 # AVX2 path, which most desktops take (same build, chosen at run time).
 MRISR_SIMD=v3 cargo test -q -p mrisr --lib engine

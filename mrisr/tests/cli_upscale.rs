@@ -184,3 +184,41 @@ fn upscale_adapt_learns_from_the_scan_and_keeps_the_weights() {
     let (ok, _, err) = mrisr(&["upscale", &arg(&iso), &arg(&out), "--adapt"]);
     assert!(!ok && err.contains("isotropic"), "{err}");
 }
+
+/// The GPU path of the command (burn on wgpu) gives the CPU engine's voxels. CI runs it on a
+/// software Vulkan device (lavapipe, `.ci/run` installs it, `MRISR_REQUIRE_WGPU=1`); elsewhere
+/// it is skipped when wgpu finds no adapter.
+#[test]
+fn upscale_on_wgpu_equals_the_cpu_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    series(&tmp.path().join("in"), "T1 thick", 3);
+    let input = tmp.path().join("in");
+    let arg = |p: &Path| p.to_str().unwrap().to_string();
+    let (cpu, gpu) = (tmp.path().join("cpu.nii.gz"), tmp.path().join("gpu.nii.gz"));
+    let (ok, _, err) = mrisr(&["upscale", &arg(&input), &arg(&cpu)]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = mrisr(&["upscale", &arg(&input), &arg(&gpu), "--device", "wgpu"]);
+    if !ok && std::env::var("MRISR_REQUIRE_WGPU").is_err() {
+        eprintln!(
+            "skipped: no wgpu adapter here ({})",
+            err.lines().last().unwrap_or("")
+        );
+        return;
+    }
+    assert!(ok, "{err}");
+    let a = mrisr::io::nifti::read_nifti_volume(&cpu).unwrap();
+    let b = mrisr::io::nifti::read_nifti_volume(&gpu).unwrap();
+    assert_eq!(a.dims, b.dims);
+    let (lo, hi) = a.min_max();
+    let worst = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= 1e-4 * (hi - lo),
+        "largest difference {worst} of a range {}",
+        hi - lo
+    );
+}
