@@ -217,7 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let volume = load(&input, &pick)?;
                 let learned = learn(&volume, &adapt, &bytes, device, axis)?;
                 if let Some(path) = &adapt.save_weights {
-                    write_atomically(path, &learned)?;
+                    mrisr::io::write_atomically(path, &learned)?;
                     eprintln!("wrote the learned weights to {}", path.display());
                 }
                 let name = "the weights learned from this scan";
@@ -335,7 +335,10 @@ fn write_sidecar(
 ) -> anyhow::Result<()> {
     let json = mrisr::io::bids::sidecar(volume, done);
     let text = serde_json::to_string_pretty(&json).expect("JSON values serialise");
-    write_atomically(&mrisr::io::bids::sidecar_path(nifti), text.as_bytes())
+    Ok(mrisr::io::write_atomically(
+        &mrisr::io::bids::sidecar_path(nifti),
+        text.as_bytes(),
+    )?)
 }
 
 /// What a model did to a volume, for the sidecar: the model's card in words, the factor and,
@@ -357,14 +360,6 @@ fn what_was_done(
         "output_spacing_mm": output.spacing,
         "adaptation": card.adapted,
     })
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, so an interrupted run leaves
-/// either the old file or the new one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A model loaded onto the engine that runs it.

@@ -117,14 +117,7 @@ pub fn write_nifti(vol: &Volume, path: impl AsRef<Path>) -> Result<()> {
         Error::Nifti { reason, .. } => Error::nifti(path, reason),
         other => other,
     })?;
-    // Through a temporary file beside it: an interrupted run never leaves half a file.
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        })
+    super::write_atomically(path, &bytes)
 }
 
 /// Encodes `vol` as a single-file float32 NIfTI-1 (`n+1`), gzip-compressed if `gzip`.
