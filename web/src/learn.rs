@@ -146,10 +146,7 @@ pub async fn sr_learn(
 fn starting_weights(bytes: &[u8]) -> Result<Option<Vec<u8>>, JsValue> {
     let name = "the page's model";
     let card = mrisr::model::card::read_card(name, bytes).map_err(lib_error)?;
-    let want = adapt::network();
-    let fits =
-        !card.net.planar && card.net.blocks == want.blocks && card.net.channels == want.channels;
-    if !fits {
+    if !adapt::can_start_from(&card.net) {
         return Ok(None);
     }
     adapt::planar_from_generic(name, bytes)

@@ -7,7 +7,8 @@
 //! Why 2D: the pairs are sharp along the axis that stays in plane and *thick along the third
 //! axis* (the real slice axis), while the scan's through-plane planes are sharp along both
 //! in-plane axes. A 3D kernel would learn from neighbours along the thick axis that it then
-//! meets sharp: a domain gap the planar network does not have (measured in ARCHITECTURE.md).
+//! meets sharp: a domain gap the planar network does not have (argued in ARCHITECTURE.md; not
+//! measured against a 3D network).
 
 pub mod pairs;
 
@@ -125,6 +126,13 @@ pub fn card(net: SrNetConfig, adaptation: Adaptation) -> ModelCard {
     card
 }
 
+/// Whether weights of shape `net` can start a scan's learning ([`planar_from_generic`]): the
+/// 3D network with the learned network's blocks and channels.
+pub fn can_start_from(net: &SrNetConfig) -> bool {
+    let want = network();
+    !net.planar && net.blocks == want.blocks && net.channels == want.channels
+}
+
 /// The generic 3D weights (`fast` shape) as a planar network's weights: the starting point of
 /// a scan's learning. The generic network undoes thick slices along its axis 2 and is the same
 /// along its axes 0 and 1; each 3x3x3 kernel is summed over its axis 0 (the network applied to
@@ -139,7 +147,7 @@ pub fn planar_from_generic(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
         reason,
     };
     let cfg = network();
-    if card.net.planar || card.net.blocks != cfg.blocks || card.net.channels != cfg.channels {
+    if !can_start_from(&card.net) {
         return Err(bad(format!(
             "a {} network cannot start a scan's learning (expected the fast 3D shape, {})",
             card.net.describe(),
