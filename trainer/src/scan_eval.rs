@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use mrisr::Volume;
-use mrisr::adapt::{self, Task, learn::Settings};
+use mrisr::adapt::{self, Adaptation, Task, learn::Settings};
 use mrisr::degrade::{SliceProfile, thick_slices};
 use mrisr::normalize::Normalization;
 use mrisr::pipeline::Network;
@@ -91,6 +91,12 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
         net,
         ..Settings::default()
     };
+    let learner = Learner {
+        settings,
+        init,
+        device,
+        budget,
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut rows: Vec<Row> = Vec::new();
@@ -145,28 +151,7 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
                 outputs.push(("generic model".into(), v));
             }
             let task = Task::for_scan(&scan, Some(k as f64), None, SliceProfile::Box)?;
-            let started = Instant::now();
-            let (net, mut adaptation) = adapt::learn::learn(
-                &scan,
-                &task,
-                &settings,
-                init.as_deref().map(|b| ("generic (planar)", b)),
-                &device,
-                &mut |s| {
-                    if s.step % adapt::learn::PROBE_EVERY == 0 {
-                        eprintln!(
-                            "  step {}: L1 {:.5}, pair MSE {:.6}",
-                            s.step, s.loss, s.probe
-                        );
-                    }
-                    true
-                },
-            )?;
-            adaptation.seconds = started.elapsed().as_secs_f64();
-            let weights = adapt::learn::weight_file(&net, settings.net, adaptation.clone())?;
-            let (learned, card) = Network::load("learned", &weights, None, budget, 0)?;
-            let t1 = Instant::now();
-            let out = mrisr::infer::block_on(learned.upscale(&card, &scan, None, &mut |_| true))?;
+            let (out, adaptation, apply_seconds) = learner.learn_and_apply(&scan, &task)?;
             writeln!(
                 notes,
                 "- {} x{k}: learned in {:.0} s ({} steps, pair MSE {:.5} -> {:.5}), applied in \
@@ -176,16 +161,9 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
                 adaptation.steps,
                 adaptation.pair_loss_before,
                 adaptation.pair_loss_after,
-                t1.elapsed().as_secs_f64()
+                apply_seconds
             )?;
-            eprint!(
-                "{}",
-                notes
-                    .lines()
-                    .last()
-                    .map(|l| format!("{l}\n"))
-                    .unwrap_or_default()
-            );
+            eprintln!("{}", notes.lines().last().unwrap_or_default());
             outputs.push(("learned from the scan".into(), out));
             for (method, out) in &outputs {
                 anyhow::ensure!(
@@ -228,17 +206,7 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
     for named in real {
         let scan = named.volume;
         let task = Task::for_scan(&scan, None, None, SliceProfile::Box)?;
-        let (net, adaptation) = adapt::learn::learn(
-            &scan,
-            &task,
-            &settings,
-            init.as_deref().map(|b| ("generic (planar)", b)),
-            &device,
-            &mut |_| true,
-        )?;
-        let weights = adapt::learn::weight_file(&net, settings.net, adaptation)?;
-        let (learned, card) = Network::load("learned", &weights, None, budget, 0)?;
-        let out = mrisr::infer::block_on(learned.upscale(&card, &scan, None, &mut |_| true))?;
+        let (out, _, _) = learner.learn_and_apply(&scan, &task)?;
         let dims = out.dims;
         let spline = resample(&scan, dims, Method::BSpline);
         let norm = Normalization::for_network(&spline);
@@ -291,6 +259,50 @@ pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
     std::fs::write(args.out.join("scan-report.md"), &md)?;
     println!("{md}");
     Ok(())
+}
+
+/// What every learning run of the evaluation shares.
+struct Learner {
+    settings: Settings,
+    /// The generic weights made planar (none: from scratch).
+    init: Option<Vec<u8>>,
+    device: burn::tensor::Device,
+    /// Memory of the CPU engine that applies the result.
+    budget: usize,
+}
+
+impl Learner {
+    /// Learns `task` from `scan`, then super-resolves `scan` with the result on the CPU engine.
+    /// Returns the result, the run's record (its `seconds` set) and the seconds applying took.
+    fn learn_and_apply(
+        &self,
+        scan: &Volume,
+        task: &Task,
+    ) -> anyhow::Result<(Volume, Adaptation, f64)> {
+        let started = Instant::now();
+        let (net, mut adaptation) = adapt::learn::learn(
+            scan,
+            task,
+            &self.settings,
+            self.init.as_deref().map(|b| ("generic (planar)", b)),
+            &self.device,
+            &mut |s| {
+                if s.step % adapt::learn::PROBE_EVERY == 0 {
+                    eprintln!(
+                        "  step {}: batch MSE {:.6}, pair MSE {:.6}",
+                        s.step, s.loss, s.probe
+                    );
+                }
+                true
+            },
+        )?;
+        adaptation.seconds = started.elapsed().as_secs_f64();
+        let weights = adapt::learn::weight_file(&net, self.settings.net, adaptation.clone())?;
+        let (learned, card) = Network::load("learned", &weights, None, self.budget, 0)?;
+        let started = Instant::now();
+        let out = mrisr::infer::block_on(learned.upscale(&card, scan, None, &mut |_| true))?;
+        Ok((out, adaptation, started.elapsed().as_secs_f64()))
+    }
 }
 
 /// An axis order that puts `axis` last (the figures show i-k planes).
