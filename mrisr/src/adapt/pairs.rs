@@ -43,6 +43,12 @@ impl Rng {
     }
 }
 
+/// (the in-plane axis that imitates the thick one, the other in-plane axis).
+fn axes(g: &crate::scan::ScanGeometry, swap: bool) -> (usize, usize) {
+    let [a, b] = g.in_plane;
+    if swap { (b, a) } else { (a, b) }
+}
+
 /// Where one pair is cut.
 #[derive(Clone, Debug)]
 pub struct Cut {
@@ -135,11 +141,7 @@ impl<'a> PairSampler<'a> {
         let v = self.vol;
         let plane = rng.below(v.dims[g.thick_axis]);
         let swap = rng.below(2) == 1;
-        let (d, e) = if swap {
-            (g.in_plane[1], g.in_plane[0])
-        } else {
-            (g.in_plane[0], g.in_plane[1])
-        };
+        let (d, e) = axes(g, swap);
         let line_mm = v.dims[d] as f64 * v.spacing[d];
         let window_mm = self.window.0 as f64 * g.slice_spacing();
         let cut = Cut {
@@ -159,11 +161,7 @@ impl<'a> PairSampler<'a> {
         let [p0, p1] = self.patch;
         let (m, n_out) = self.window;
         let (plane, e0, [flip0, flip1]) = (cut.plane, cut.other, cut.flip);
-        let (d, e) = if cut.swap {
-            (g.in_plane[1], g.in_plane[0])
-        } else {
-            (g.in_plane[0], g.in_plane[1])
-        };
+        let (d, e) = axes(g, cut.swap);
         let pixel = v.spacing[d];
         let spacing = g.slice_spacing();
         let out_step = m as f64 * spacing / n_out as f64;
