@@ -1,10 +1,10 @@
 //! "Learn from this scan" in the page: the scan's own task ([`learn_task`], cheap, on the page's
 //! thread, to show the factor and the slice spacing it gives) and the learning itself
-//! ([`sr_learn`], in a worker: `mrisr::adapt::learn::learn` on burn's CPU device, posting
-//! progress after every step). The result is a weight file like any other: the worker that
+//! ([`sr_learn`], in a worker: `mrisr::adapt::learn::learn_async` on WebGPU or burn's CPU
+//! device, posting progress after every step). The result is a weight file like any other: the worker that
 //! runs the super-resolution loads it with `sr_init`.
 //!
-//! The learning runs without yielding, so the page cancels it by terminating the worker
+//! On the CPU the learning runs without yielding, so the page cancels it by terminating the worker
 //! (nothing is lost: the scan stays in the page). Time is measured with JavaScript's clock
 //! (`Date.now`): `std::time` panics on wasm32.
 
