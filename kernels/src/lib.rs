@@ -423,3 +423,248 @@ unsafe fn load<S: Simd>(p: *const f32) -> S::f32s {
 unsafe fn store<S: Simd>(p: *mut f32, v: S::f32s) {
     unsafe { (p as *mut S::f32s).write_unaligned(v) }
 }
+
+/// The weight gradient of a convolution over one output plane, for training: adds to
+/// `acc[tap][ci][co]` (27 taps in (dz, dy, dx) order, `cout_p` floats per input channel) the sum
+/// over the plane's interior voxels (y, x) of `input[dz][y + dy][x + dx][ci] * grad[y + 1][x + 1][co]`.
+/// `input` holds the padded planes z-1, z, z+1 of the layer's input (channel stride `cin`);
+/// `grad` the padded plane z of the gradient at the layer's output (channel stride `cout_p`, a
+/// multiple of the SIMD width). With `planar`, only the middle plane's taps are computed.
+///
+/// Register blocking as in [`conv_rows`] turned around: `J` input channels of one tap times `VB`
+/// vectors of output channels stay in registers along a row, fed per voxel by `VB` loads of the
+/// gradient and `J` broadcasts of the input.
+#[allow(clippy::too_many_arguments)]
+pub fn weight_grad(
+    planar: bool,
+    cin: usize,
+    cout_p: usize,
+    input: Inputs,
+    grad: &[f32],
+    nx: usize,
+    ny: usize,
+    acc: &mut [f32],
+) {
+    pulp::Arch::new().dispatch(WeightGrad {
+        planar,
+        cin,
+        cout_p,
+        input,
+        grad,
+        nx,
+        ny,
+        acc,
+    });
+}
+
+struct WeightGrad<'a> {
+    planar: bool,
+    cin: usize,
+    cout_p: usize,
+    input: Inputs<'a>,
+    grad: &'a [f32],
+    nx: usize,
+    ny: usize,
+    acc: &'a mut [f32],
+}
+
+impl pulp::WithSimd for WeightGrad<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let lanes = S::F32_LANES;
+        assert!(
+            self.cout_p.is_multiple_of(lanes),
+            "output channels padded to the SIMD width"
+        );
+        let vectors = self.cout_p / lanes;
+        let vb = [4, 2, 1]
+            .into_iter()
+            .find(|&v| vectors.is_multiple_of(v))
+            .unwrap();
+        // Accumulators: most of the register file (32 vector registers with AVX-512, 16 else;
+        // WebAssembly engines keep one of their 16 for themselves).
+        let budget = match lanes {
+            16 => 24,
+            4 => 8,
+            _ => 12,
+        } / vb;
+        let j = [16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&j| j <= budget.max(1) && self.cin.is_multiple_of(j))
+            .unwrap();
+        match (vb, j) {
+            (4, 16 | 8 | 4) => grad_rows::<S, 4, 4>(simd, self),
+            (4, 2) => grad_rows::<S, 4, 2>(simd, self),
+            (4, _) => grad_rows::<S, 4, 1>(simd, self),
+            (2, 16 | 8) => grad_rows::<S, 2, 8>(simd, self),
+            (2, 4) => grad_rows::<S, 2, 4>(simd, self),
+            (2, 2) => grad_rows::<S, 2, 2>(simd, self),
+            (2, _) => grad_rows::<S, 2, 1>(simd, self),
+            (_, 16) => grad_rows::<S, 1, 16>(simd, self),
+            (_, 8) => grad_rows::<S, 1, 8>(simd, self),
+            (_, 4) => grad_rows::<S, 1, 4>(simd, self),
+            (_, 2) => grad_rows::<S, 1, 2>(simd, self),
+            _ => grad_rows::<S, 1, 1>(simd, self),
+        }
+    }
+}
+
+#[inline(always)]
+fn grad_rows<S: Simd, const VB: usize, const J: usize>(simd: S, job: WeightGrad) {
+    let WeightGrad {
+        planar,
+        cin,
+        cout_p,
+        input,
+        grad,
+        nx,
+        ny,
+        acc,
+    } = job;
+    let lanes = S::F32_LANES;
+    let cs_in = input.stride;
+    assert!(cin <= cs_in && cin.is_multiple_of(J));
+    let in_row = (nx + 2) * cs_in;
+    let g_row = (nx + 2) * cout_p;
+    for p in input.planes {
+        assert!(p.len() >= (ny + 2) * in_row, "input plane too short");
+    }
+    assert!(grad.len() >= (ny + 2) * g_row, "gradient plane too short");
+    assert!(acc.len() >= 27 * cin * cout_p);
+    let planes = if planar { 1..2 } else { 0..3 };
+    for y in 0..ny {
+        // SAFETY: rows y..y+2 of the input planes and row y+1 of the gradient plane are in
+        // bounds (asserts above); columns run to nx + 1 < nx + 2.
+        let g = unsafe { grad.as_ptr().add((y + 1) * g_row + cout_p) };
+        for dz in planes.clone() {
+            for dy in 0..3 {
+                let row = unsafe { input.planes[dz].as_ptr().add((y + dy) * in_row) };
+                for dx in 0..3 {
+                    let tap = (dz * 3 + dy) * 3 + dx;
+                    for ci in (0..cin).step_by(J) {
+                        let src = unsafe { row.add(dx * cs_in + ci) };
+                        for co in (0..cout_p).step_by(VB * lanes) {
+                            let mut a = [[simd.splat_f32s(0.0); VB]; J];
+                            for x in 0..nx {
+                                let mut gv = [simd.splat_f32s(0.0); VB];
+                                for (v, gv) in gv.iter_mut().enumerate() {
+                                    *gv = unsafe { load::<S>(g.add(x * cout_p + co + v * lanes)) };
+                                }
+                                for (j, a) in a.iter_mut().enumerate() {
+                                    let b = simd.splat_f32s(unsafe { *src.add(x * cs_in + j) });
+                                    for v in 0..VB {
+                                        a[v] = simd.mul_add_e_f32s(b, gv[v], a[v]);
+                                    }
+                                }
+                            }
+                            for (j, a) in a.iter().enumerate() {
+                                for (v, &a) in a.iter().enumerate() {
+                                    let at = (tap * cin + ci + j) * cout_p + co + v * lanes;
+                                    let dst = &mut acc[at..at + lanes];
+                                    let sum = simd.add_f32s(unsafe { load::<S>(dst.as_ptr()) }, a);
+                                    unsafe { store::<S>(dst.as_mut_ptr(), sum) };
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`weight_grad`] for a convolution with one output channel (the network's tail): `grad` is a
+/// padded one-channel plane, and `acc[tap][ci]` gets the sums, vectorised over the input
+/// channels (`cin`, the input's stride, a multiple of the SIMD width).
+pub fn weight_grad_to_scalar(
+    planar: bool,
+    input: Inputs,
+    grad: &[f32],
+    nx: usize,
+    ny: usize,
+    acc: &mut [f32],
+) {
+    pulp::Arch::new().dispatch(WeightGradScalar {
+        planar,
+        input,
+        grad,
+        nx,
+        ny,
+        acc,
+    });
+}
+
+struct WeightGradScalar<'a> {
+    planar: bool,
+    input: Inputs<'a>,
+    grad: &'a [f32],
+    nx: usize,
+    ny: usize,
+    acc: &'a mut [f32],
+}
+
+impl pulp::WithSimd for WeightGradScalar<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let WeightGradScalar {
+            planar,
+            input,
+            grad,
+            nx,
+            ny,
+            acc,
+        } = self;
+        let lanes = S::F32_LANES;
+        let cs = input.stride;
+        assert!(
+            cs.is_multiple_of(lanes),
+            "input channels padded to the SIMD width"
+        );
+        let in_row = (nx + 2) * cs;
+        for p in input.planes {
+            assert!(p.len() >= (ny + 2) * in_row, "input plane too short");
+        }
+        assert!(grad.len() >= (ny + 2) * (nx + 2));
+        assert!(acc.len() >= 27 * cs);
+        let planes = if planar { 1..2 } else { 0..3 };
+        for dz in planes {
+            for dy in 0..3 {
+                for dx in 0..3 {
+                    let tap = (dz * 3 + dy) * 3 + dx;
+                    // Channel vectors of this tap, four at a time in registers along a row.
+                    for c0 in (0..cs).step_by(4 * lanes) {
+                        let n = ((cs - c0) / lanes).min(4);
+                        let mut a = [simd.splat_f32s(0.0); 4];
+                        for y in 0..ny {
+                            let g = &grad[(y + 1) * (nx + 2) + 1..(y + 1) * (nx + 2) + 1 + nx];
+                            // SAFETY: rows y + dy <= ny + 1 and columns x + dx <= nx + 1 of
+                            // planes holding ny + 2 rows of nx + 2 voxels (asserts above).
+                            let row = unsafe {
+                                input.planes[dz]
+                                    .as_ptr()
+                                    .add((y + dy) * in_row + dx * cs + c0)
+                            };
+                            for (x, &gx) in g.iter().enumerate() {
+                                let b = simd.splat_f32s(gx);
+                                for (k, a) in a.iter_mut().enumerate().take(n) {
+                                    let v = unsafe { load::<S>(row.add(x * cs + k * lanes)) };
+                                    *a = simd.mul_add_e_f32s(b, v, *a);
+                                }
+                            }
+                        }
+                        for (k, a) in a.iter().enumerate().take(n) {
+                            let at = tap * cs + c0 + k * lanes;
+                            let dst = &mut acc[at..at + lanes];
+                            let sum = simd.add_f32s(unsafe { load::<S>(dst.as_ptr()) }, *a);
+                            unsafe { store::<S>(dst.as_mut_ptr(), sum) };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 
 /// The SIMD kernels (crate `mrisr-kernels`, fully optimised in every profile).
 pub use mrisr_kernels as kernel;
+pub mod layer;
 pub mod net;
 pub mod stream;
 
@@ -113,5 +114,7 @@ pub fn run(
     Ok(out)
 }
 
+#[cfg(test)]
+mod layer_tests;
 #[cfg(test)]
 mod tests;

@@ -171,7 +171,7 @@ impl CpuNet {
 }
 
 /// `[n][9]` planar taps as `[n][27]` with zeros in the planes dz = 0 and 2.
-fn middle_plane(w: &[f32]) -> Vec<f32> {
+pub(crate) fn middle_plane(w: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; w.len() * 3];
     for (o, i) in out.chunks_exact_mut(27).zip(w.chunks_exact(9)) {
         o[9..18].copy_from_slice(i);
