@@ -5,6 +5,8 @@
 
 pub mod card;
 #[cfg(feature = "nn")]
+mod cpu_conv;
+#[cfg(feature = "nn")]
 pub mod net;
 #[cfg(feature = "cli")]
 pub mod published;

@@ -63,22 +63,32 @@ impl SrNetConfig {
 
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    conv1: Conv3d,
-    conv2: Conv3d,
+    pub(crate) conv1: Conv3d,
+    pub(crate) conv2: Conv3d,
 }
 
 /// The network. Input and output: `[batch, 1, depth, height, width]`, normalised intensities.
 #[derive(Module, Debug)]
 pub struct SrNet {
-    head: Conv3d,
-    blocks: Vec<ResBlock>,
-    body: Conv3d,
-    tail: Conv3d,
-    residual_scale: f32,
+    pub(crate) head: Conv3d,
+    pub(crate) blocks: Vec<ResBlock>,
+    pub(crate) body: Conv3d,
+    pub(crate) tail: Conv3d,
+    pub(crate) residual_scale: f32,
 }
 
 impl SrNet {
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        // On the CPU, the same network on mrisr's kernels (see `cpu_conv`).
+        if let Some(y) = super::cpu_conv::forward(self, &x) {
+            return y;
+        }
+        self.forward_burn(x)
+    }
+
+    /// [`Self::forward`] on burn's own convolutions, whatever the backend (the reference the
+    /// kernels' path is tested against).
+    pub fn forward_burn(&self, x: Tensor<5>) -> Tensor<5> {
         let features = self.head.forward(x.clone());
         let mut h = features.clone();
         for block in &self.blocks {
