@@ -1,6 +1,5 @@
 //! The `mrisr` command as a user runs it: the built-in models, `upscale` without a weight file,
 //! and `upscale --all` over a folder with a good and a broken series.
-#![cfg(feature = "cli")]
 
 use std::path::Path;
 use std::process::Command;

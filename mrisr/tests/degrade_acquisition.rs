@@ -6,6 +6,8 @@ use mrisr::Volume;
 use mrisr::degrade::{Degradation, SliceProfile, coarsened_geometry, gaussian_blur};
 use mrisr::resample::Method;
 
+use crate::support::fill;
+
 fn oblique(dims: [usize; 3]) -> Volume {
     let mut v = Volume::zeros(dims, [1.0; 3]);
     v.affine = [
@@ -17,11 +19,6 @@ fn oblique(dims: [usize; 3]) -> Volume {
     v.spacing = Volume::spacing_from_affine(&v.affine);
     v
 }
-
-#[path = "dicom_support.rs"]
-mod support;
-use support::fill;
-
 #[test]
 fn coarsened_geometry_inverts_refined_geometry() {
     let v = oblique([12, 9, 10]);

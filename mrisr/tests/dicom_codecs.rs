@@ -5,16 +5,14 @@
 //! pydicom's references for the rest. Truncated or corrupt codestreams must give an error that
 //! names the file, never a degraded image.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use dicom_core::value::{PixelFragmentSequence, Value};
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use mrisr::io::dicom::{DecodedImage, Decoders, DicomInput, decode_input_with};
-use support::data_dir;
+
+use crate::support::data_dir;
 
 fn file(rel: &str) -> PathBuf {
     data_dir().join("conformance/pydicom-data").join(rel)

@@ -2,13 +2,11 @@
 //! names the file and the reason. Files whose transfer syntax has a pure-Rust decoder (and that
 //! the manifest does not flag as broken) must decode, with the size the manifest gives.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 
 use mrisr::io::dicom::{Decoders, DicomInput, decode_input, decode_input_with, scan_dir};
-use support::data_dir;
+
+use crate::support::data_dir;
 
 /// Transfer syntaxes this build must decode (uncompressed, deflate, big endian, JPEG baseline /
 /// extended / lossless, JPEG-LS, JPEG 2000, RLE, HTJ2K).

@@ -2,9 +2,6 @@
 //! every slice, the source series and all its images in ReferencedSeriesSequence, and in each
 //! slice's SourceImageSequence the source image it lies on (or the two it lies between).
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::collections::{HashMap, HashSet};
 
 use dicom_dictionary_std::tags;
@@ -13,7 +10,8 @@ use mrisr::io::dicom::{
     DicomInput, WriteOptions, load_series, scan_dir, scan_inputs, write_series,
 };
 use mrisr::{Affine, Volume};
-use support::data_dir;
+
+use crate::support::data_dir;
 
 fn parse(bytes: &[u8]) -> DefaultDicomObject {
     OpenFileOptions::new()

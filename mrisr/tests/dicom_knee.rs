@@ -1,12 +1,10 @@
 //! The knee DESS series against dcm2niix's reference conversion (../shared/data/ref).
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::sync::Arc;
 
 use mrisr::io::dicom::{DicomInput, load_series, scan_dir, scan_inputs};
-use support::{RefNifti, affine_diff, compare, data_dir};
+
+use crate::support::{self, RefNifti, affine_diff, compare, data_dir};
 
 #[test]
 fn knee_matches_dcm2niix() {

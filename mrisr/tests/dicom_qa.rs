@@ -1,13 +1,11 @@
 //! dcm2niix's own QA sets (neurolabusc dcm_qa*): our series split, voxel order, voxels and
 //! affine must match the reference NIfTIs in each set's `Ref/` folder.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::path::Path;
 
 use mrisr::io::dicom::{Series, load_series, scan_dir};
-use support::{RefNifti, compare, data_dir};
+
+use crate::support::{RefNifti, compare, data_dir};
 
 /// Series number at the end of a dcm2niix "%p_%s" / "%v_%p_%s" name, and the echo suffix.
 fn series_of(stem: &str) -> (i64, Option<i64>) {

@@ -1,9 +1,6 @@
 //! Bad inputs never panic: they are skipped with a reason, or fail with an error naming the
 //! file. Inputs are built from a real knee slice in a temporary folder.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,7 +8,8 @@ use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::OpenFileOptions;
 use mrisr::io::dicom::{DicomInput, load_series, scan_dir, scan_inputs};
-use support::data_dir;
+
+use crate::support::data_dir;
 
 fn knee_files() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> =

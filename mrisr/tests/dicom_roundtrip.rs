@@ -1,14 +1,12 @@
 //! write_series -> scan -> load_series gives back the same volume: dims, affine within 1e-4 mm,
 //! voxels within the int16 quantisation step.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use mrisr::io::dicom::{
     DicomInput, WriteOptions, load_series, scan_dir, scan_inputs, write_series, write_series_to_dir,
 };
 use mrisr::{Affine, Volume};
-use support::{affine_diff, data_dir};
+
+use crate::support::{affine_diff, data_dir};
 
 fn reread(files: Vec<(String, Vec<u8>)>) -> (mrisr::io::dicom::Series, Volume) {
     let inputs = files

@@ -1,5 +1,4 @@
 //! Weight files and tiled inference: round trips, bad files, seamless tiles.
-#![cfg(feature = "nn")]
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Distribution, Tensor};

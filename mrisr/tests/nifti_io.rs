@@ -8,9 +8,7 @@ use mrisr::io::nifti::{
 };
 use mrisr::{Error, Volume};
 
-#[path = "dicom_support.rs"]
-mod support;
-use support::data_dir;
+use crate::support::{self, data_dir};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mrisr-nifti-test-{}", std::process::id()));

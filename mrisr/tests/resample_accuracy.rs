@@ -8,9 +8,7 @@ use mrisr::degrade::{Degradation, SliceProfile};
 use mrisr::metrics::{data_range, psnr};
 use mrisr::resample::{Method, upsample};
 
-#[path = "dicom_support.rs"]
-mod support;
-use support::fill;
+use crate::support::fill;
 
 fn max_err(a: &Volume, b: &Volume, margin: [usize; 3]) -> f64 {
     let mut worst = 0.0f64;

@@ -1,6 +1,4 @@
-//! Shared helpers for the tests: the shared data, reference files, synthetic volumes (included
-//! with `#[path]`; as its own test crate it is empty).
-#![allow(dead_code)]
+//! Shared helpers for the tests: the shared data, reference files, synthetic volumes.
 
 use std::path::{Path, PathBuf};
 
