@@ -2,9 +2,6 @@
 //! compares: intensities of a Philips series with only a real-world value mapping, and the
 //! geometry of the derived series the CLI writes.
 
-#[path = "dicom_support.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,6 +11,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use mrisr::io::dicom::{load_series, scan_dir};
 use mrisr::io::nifti::read_nifti;
+
+use crate::support;
 
 /// Runs dcm2niix on `dir` into `out`, or None (with the reason printed) when it is missing.
 fn dcm2niix(dir: &Path, out: &Path) -> Option<Vec<PathBuf>> {
