@@ -254,3 +254,109 @@ fn tiny_model_learns_on_real_data() {
         "{err}"
     );
 }
+
+/// A few training steps on wgpu (`--backend wgpu`) move the weights as the same steps on the CPU
+/// do, from the same starting weights and the same batches: burn's convolutions on the GPU
+/// against mrisr's kernels in burn's autodiff on the CPU (`fast` has 16 channels). CI runs it on
+/// a software Vulkan device (lavapipe, `MRISR_REQUIRE_WGPU=1`); elsewhere it is skipped when wgpu
+/// finds no adapter.
+#[test]
+fn training_steps_on_wgpu_equal_the_cpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    // Three small subjects: one trains, one validates, one is held out (`--test`).
+    let data = [
+        "subject02_knee_mese-t2-echo1.nii.gz",
+        "subject03_brain_t1-colin27.nii.gz",
+        "subject05_brain_t1-mprage-2mm.nii.gz",
+    ]
+    .map(|f| shared().join("train").join(f));
+    let run = |backend: &str, steps: &str, init: Option<&str>, export: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"));
+        for d in &data {
+            cmd.arg("--data").arg(d);
+        }
+        cmd.args(["--test", "subject03"]);
+        cmd.args([
+            "--preset", "fast", "--epochs", "1", "--batch", "2", "--block", "16",
+        ])
+        .args([
+            "--val-blocks",
+            "2",
+            "--crop",
+            "48",
+            "--lr",
+            "3e-3",
+            "--name",
+            export,
+        ])
+        .args([
+            "--steps",
+            steps,
+            "--backend",
+            backend,
+            "--runs",
+            &path("runs"),
+        ])
+        .args(["--export", &path(export)]);
+        if let Some(init) = init {
+            cmd.args(["--init", &path(init)]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // Starting weights whose tail is not zero any more (a fresh tail is, and so are the other
+    // layers' first gradients).
+    let (ok, err) = run("cpu", "2", None, "start.safetensors");
+    assert!(ok, "{err}");
+    let (ok, err) = run("wgpu", "4", Some("start.safetensors"), "gpu.safetensors");
+    if !ok && std::env::var("MRISR_REQUIRE_WGPU").is_err() {
+        eprintln!(
+            "skipped: no wgpu adapter here ({})",
+            err.lines().last().unwrap_or("")
+        );
+        return;
+    }
+    assert!(ok, "{err}");
+    let (ok, err) = run("cpu", "4", Some("start.safetensors"), "cpu.safetensors");
+    assert!(ok, "{err}");
+
+    // Every parameter, in the order of their names, as f32 (the files hold f16).
+    let flat = |name: &str| -> Vec<f32> {
+        let bytes = std::fs::read(path(name)).unwrap();
+        let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut names = file.names();
+        names.sort();
+        names
+            .into_iter()
+            .flat_map(|n| {
+                let t = file.tensor(n).unwrap();
+                assert_eq!(t.dtype(), safetensors::Dtype::F16, "{n}");
+                t.data()
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (start, cpu, gpu) = (
+        flat("start.safetensors"),
+        flat("cpu.safetensors"),
+        flat("gpu.safetensors"),
+    );
+    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let moved = norm(&mut cpu.iter().zip(&start).map(|(c, s)| c - s));
+    let apart = norm(&mut cpu.iter().zip(&gpu).map(|(c, g)| c - g));
+    assert!(
+        moved > 1e-3,
+        "the CPU steps did not move the weights ({moved})"
+    );
+    assert!(
+        apart <= 0.1 * moved,
+        "wgpu's steps differ from the CPU's by {apart:.2e}, {:.1} % of how far they moved the weights",
+        100.0 * apart / moved
+    );
+}
