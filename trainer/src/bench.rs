@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
 use clap::Args;
 use mrisr::degrade::Degradation;
 use mrisr::infer::{TileOptions, block_on, run_tiled};
-use mrisr::model::card::Preset;
+use mrisr::model::card::{Preset, SrNetConfig};
 use mrisr::normalize::Normalization;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -115,6 +116,17 @@ fn torch_peer(
     })
 }
 
+/// What runs the network in burn on this device: on the CPU, mrisr's kernels inside burn
+/// (`mrisr::model::cpu_conv`) unless `MRISR_BURN_CONV=1` or the channels do not suit them.
+fn convolutions(device: &Device, cfg: SrNetConfig) -> &'static str {
+    let burn_only = std::env::var_os("MRISR_BURN_CONV").is_some_and(|v| v != "0");
+    if *device == Device::flex() && !burn_only && cfg.channels.is_multiple_of(16) {
+        "burn + mrisr kernels"
+    } else {
+        "burn"
+    }
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
@@ -206,7 +218,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let t = median(times[1..].to_vec());
         let gflops = 2.0 * cfg.macs_per_voxel() as f64 * voxels / t / 1e9;
         println!(
-            "| inference, burn (tiled) | {} | {:.0} | {:.1} | {:.1} |{}",
+            "| inference, {} (tiled) | {} | {:.0} | {:.1} | {:.1} |{}",
+            convolutions(&device, cfg),
             preset.name(),
             voxels / t,
             t / cubic,
@@ -272,7 +285,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.block,
         crop.dims
     );
-    let ad = device.autodiff();
+    let ad = device.clone().autodiff();
     let vgg = if args.losses.iter().any(|l| l == "perceptual") {
         Some(Vgg16Features::load(&ad)?)
     } else {
@@ -303,7 +316,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Forward + backward of the network is about three forwards (VGG not counted).
             let gflops = 6.0 * cfg.macs_per_voxel() as f64 * block_voxels * samples / 1e9;
             println!(
-                "| training, {loss_name} ({}³ blocks, batch {}) | {} | {:.0} ({:.2} samples/s) | {:.1} | {:.1} |{}",
+                "| training, {loss_name}, {} ({}³ blocks, batch {}) | {} | {:.0} ({:.2} samples/s) | {:.1} | {:.1} |{}",
+                convolutions(&device, cfg),
                 args.block,
                 args.batch,
                 preset.name(),
@@ -320,7 +334,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if !peers.is_empty() {
         println!(
-            "\n| preset | inference: mrisr CPU engine / PyTorch | training (MSE): burn / PyTorch |"
+            "\n| preset | inference: mrisr CPU engine / PyTorch | training (MSE): mrisr / PyTorch |"
         );
         println!("| --- | --- | --- |");
         for (name, f) in &peers {
