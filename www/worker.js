@@ -30,12 +30,16 @@ const handlers = {
   },
 
   // kind: 'nifti' | 'dicom'
-  async export({ kind, parts, folder, suffix }) {
+  // NIfTI: {bytes, sidecar (the BIDS .json text)}; `done`: {card, inputSpacing} for a result
+  async export({ kind, parts, folder, suffix, done }) {
     const h = fromParts(parts);
     try {
-      let bytes;
-      if (kind === 'nifti') bytes = h.nifti(true);
-      else bytes = h.dicomZip(folder, suffix, crypto.getRandomValues(new Uint8Array(16)));
+      if (kind === 'nifti') {
+        const bytes = h.nifti(true);
+        const sidecar = h.sidecar(done ? JSON.stringify(done.card) : undefined, done ? new Float64Array(done.inputSpacing) : undefined);
+        return { value: { bytes, sidecar }, transfer: [bytes.buffer] };
+      }
+      const bytes = h.dicomZip(folder, suffix, crypto.getRandomValues(new Uint8Array(16)));
       return { value: bytes, transfer: [bytes.buffer] };
     } finally { h.free(); }
   },

@@ -139,12 +139,31 @@ page.on('console', m => {
 });
 const currentPhase = () => page.evaluate(() => document.body.dataset.phase);
 
+// A NIfTI export downloads two files, the image and its BIDS sidecar: both are awaited (the
+// sidecar parsed), so a late sidecar is never taken for the next step's download.
 async function download(buttonSel, what, file) {
   await page.selectOption('#export-what', what);
-  const [d] = await Promise.all([page.waitForEvent('download'), page.click(buttonSel)]);
+  const n = buttonSel === '#export-nifti' ? 2 : 1;
+  const got = [];
+  const all = new Promise(resolve => {
+    const on = d => { got.push(d); if (got.length === n) { page.off('download', on); resolve(); } };
+    page.on('download', on);
+  });
+  await page.click(buttonSel);
+  await Promise.race([all, new Promise((_, no) => setTimeout(() => no(new Error(`${got.length} of ${n} downloads`)), 60000))]);
+  // The browser may report the two in either order.
+  const d = got.find(x => !x.suggestedFilename().endsWith('.json')) || got[0];
+  const json = got.find(x => x !== d);
   const p = path.join(out, file || d.suggestedFilename());
   await d.saveAs(p);
-  return { path: p, name: d.suggestedFilename(), bytes: fs.readFileSync(p) };
+  const res = { path: p, name: d.suggestedFilename(), bytes: fs.readFileSync(p) };
+  if (json) {
+    const stem = p.replace(/\.nii(\.gz)?$/, '');
+    assert(json.suggestedFilename() === d.suggestedFilename().replace(/\.nii\.gz$/, '.json'), `sidecar named ${json.suggestedFilename()} beside ${d.suggestedFilename()}`);
+    await json.saveAs(`${stem}.json`);
+    res.sidecar = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8'));
+  }
+  return res;
 }
 
 let knee = null, listedDims = null;
@@ -228,6 +247,17 @@ try {
     assert(n > 0 && origNifti.data.some(v => v !== 0), 'all zero');
     assert(origNifti.datatype === 16, 'not float32');
     return `${d.name}, ${origNifti.dims.join('x')}, ${(d.bytes.length / 1e6).toFixed(1)} MB`;
+  });
+
+  await step('the NIfTI comes with its BIDS sidecar (the series\' fields, as dcm2niix writes)', async () => {
+    const { sidecar: s } = await download('#export-nifti', 'original', 'original-sidecar.nii.gz');
+    const want = { Modality: 'MR', Manufacturer: 'GE MEDICAL SYSTEMS', MagneticFieldStrength: 3, RepetitionTime: 0.025, SliceThickness: 1.5, MRAcquisitionType: '3D', ConversionSoftware: 'mrisr' };
+    const wrong = Object.entries(want).filter(([k, v]) => s?.[k] !== v).map(([k, v]) => `${k}: ${JSON.stringify(s?.[k])}, want ${JSON.stringify(v)}`);
+    assert(!wrong.length, wrong.join('; '));
+    assert(Math.abs(s.EchoTime - 0.00748) < 1e-6, `EchoTime ${s.EchoTime}`);
+    assert(s.SeriesDescription?.startsWith('Sag DESS'), `SeriesDescription ${s.SeriesDescription}`);
+    assert(!('mrisr' in s), 'an original has no mrisr field');
+    return Object.keys(s).join(', ');
   });
 
   const ref = process.env.MRISR_E2E_DICOM_REF || path.join(repo, '../shared/data/ref/knee_dess_echo1.nii.gz');
@@ -372,7 +402,11 @@ try {
           pool = ` (${workers} workers)`;
         }
         await page.screenshot({ path: path.join(out, `result-${backend}.png`) });
-        const r = parseNifti((await download('#export-nifti', 'result', `result-${backend}.nii.gz`)).bytes);
+        const saved = await download('#export-nifti', 'result', `result-${backend}.nii.gz`);
+        const r = parseNifti(saved.bytes);
+        const m = saved.sidecar?.mrisr;
+        assert(m?.model && m.card && m.input_spacing_mm?.length === 3 && m.output_spacing_mm?.every((v, a) => Math.abs(v - r.pixdim[a]) < 1e-5),
+          `the result's sidecar says ${JSON.stringify(m)} (output spacing ${[...r.pixdim]})`);
         const inp = parseNifti((await download('#export-nifti', 'input', `input-${backend}.nii.gz`)).bytes);
         results[backend] = { r, inp };
         return `${(Date.now() - t0) / 1000} s${pool}: ${inp.dims.join('x')} -> ${r.dims.join('x')}; ${status}`;

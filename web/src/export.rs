@@ -1,7 +1,10 @@
-//! Files a person takes home: the (derived) volume as NIfTI, or as a DICOM series in a zip.
+//! Files a person takes home: the (derived) volume as NIfTI with its BIDS sidecar, or as a
+//! DICOM series in a zip.
 
+use mrisr::io::bids;
 use mrisr::io::dicom::{WriteOptions, write_series};
 use mrisr::io::nifti::write_nifti_bytes;
+use mrisr::model::ModelCard;
 use wasm_bindgen::prelude::*;
 
 use crate::handle::VolumeHandle;
@@ -13,6 +16,29 @@ impl VolumeHandle {
     /// The volume as a float32 NIfTI-1 file (`.nii`, or `.nii.gz` when `gzip`).
     pub fn nifti(&self, gzip: bool) -> Result<Vec<u8>, JsValue> {
         write_nifti_bytes(&self.vol, gzip).map_err(lib_error)
+    }
+
+    /// The BIDS sidecar (the `.json` dcm2niix writes beside a NIfTI, as the `mrisr` command
+    /// does): the source series' fields and, for a result, what mrisr did: `card_json` (the
+    /// model card the page ran) and `input_spacing` (mm) of the volume it was given.
+    pub fn sidecar(
+        &self,
+        card_json: Option<String>,
+        input_spacing: Option<Vec<f64>>,
+    ) -> Result<String, JsValue> {
+        let done = match (card_json, input_spacing) {
+            (Some(card), Some(sp)) if sp.len() == 3 => {
+                let card: ModelCard = serde_json::from_str(&card)
+                    .map_err(|e| js_error(format!("sidecar: model card: {e}")))?;
+                Some(bids::done_with_spacing(
+                    &card,
+                    [sp[0], sp[1], sp[2]],
+                    self.vol.spacing,
+                ))
+            }
+            _ => None,
+        };
+        serde_json::to_string_pretty(&bids::sidecar(&self.vol, done)).map_err(js_error)
     }
 
     /// The volume as a new DICOM series (one file per slice) in an uncompressed zip.

@@ -80,6 +80,8 @@ export async function runSr() {
     if (state.input && state.input.handle !== state.orig.handle) state.input.handle.free();
     state.result = wrap(handle, 'Result');
     state.input = input === state.orig.handle ? null : wrap(input, 'Input region');
+    // What the sidecar of a saved result says mrisr did.
+    state.result.done = { card: state.weights.card, inputSpacing: (state.input || state.orig).info.spacing };
     const d = state.result.info.dims;
     setStatus(status, `Done in ${duration(r.seconds)} on ${backend === 'webgpu' ? 'the GPU' : 'the CPU'}: ${d.join(' × ')} voxels of ${state.result.info.spacing.map(v => fmt(v, 2)).join(' × ')} mm.`, 'ok');
     document.body.dataset.backend = backend;

@@ -224,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let upscaler =
                     Upscaler::new(name, &learned, device, max_tile_voxels, memory_mib << 20)?;
                 let result = upscaler.run(&volume, axis)?;
-                let done = what_was_done(&upscaler.card, &volume, &result);
+                let done = mrisr::io::bids::what_was_done(&upscaler.card, &volume, &result);
                 return save(&result, &output, Some(done));
             }
             let upscaler = Upscaler::new(&name, &bytes, device, max_tile_voxels, memory_mib << 20)?;
@@ -233,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let volume = load(&input, &pick)?;
             let result = upscaler.run(&volume, axis)?;
-            let done = what_was_done(&upscaler.card, &volume, &result);
+            let done = mrisr::io::bids::what_was_done(&upscaler.card, &volume, &result);
             save(&result, &output, Some(done))
         }
     }
@@ -339,27 +339,6 @@ fn write_sidecar(
         &mrisr::io::bids::sidecar_path(nifti),
         text.as_bytes(),
     )?)
-}
-
-/// What a model did to a volume, for the sidecar: the model's card in words, the factor and,
-/// for weights learned from a scan, what they learned from.
-fn what_was_done(
-    card: &mrisr::model::ModelCard,
-    input: &Volume,
-    output: &Volume,
-) -> serde_json::Value {
-    let summary: serde_json::Map<String, serde_json::Value> = card
-        .summary()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into()))
-        .collect();
-    serde_json::json!({
-        "model": card.name,
-        "card": summary,
-        "input_spacing_mm": input.spacing,
-        "output_spacing_mm": output.spacing,
-        "adaptation": card.adapted,
-    })
 }
 
 /// A model loaded onto the engine that runs it.
@@ -489,7 +468,11 @@ fn upscale_all(
                 .run(volume, axis)
                 .and_then(|r| {
                     nifti::write_nifti(&r, &path)?;
-                    write_sidecar(&r, &path, Some(what_was_done(&upscaler.card, volume, &r)))?;
+                    write_sidecar(
+                        &r,
+                        &path,
+                        Some(mrisr::io::bids::what_was_done(&upscaler.card, volume, &r)),
+                    )?;
                     Ok(format!("{:?} -> {}", r.dims, path.display()))
                 })
                 .map_err(|e| format!("{e:#}"));

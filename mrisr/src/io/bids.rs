@@ -69,6 +69,34 @@ pub fn sidecar(v: &Volume, mrisr: Option<Value>) -> Value {
     Value::Object(m)
 }
 
+/// What a model did to a volume, for the sidecar's `mrisr` field (the command and the page):
+/// the model's card in words, the input and output spacing and, for weights learned from a
+/// scan, what they learned from.
+pub fn what_was_done(card: &crate::model::ModelCard, input: &Volume, output: &Volume) -> Value {
+    done_with_spacing(card, input.spacing, output.spacing)
+}
+
+/// [`what_was_done`] from the spacings alone (the page keeps the input's spacing, not the
+/// input).
+pub fn done_with_spacing(
+    card: &crate::model::ModelCard,
+    input_spacing: [f64; 3],
+    output_spacing: [f64; 3],
+) -> Value {
+    let summary: Map<String, Value> = card
+        .summary()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    json!({
+        "model": card.name,
+        "card": summary,
+        "input_spacing_mm": input_spacing,
+        "output_spacing_mm": output_spacing,
+        "adaptation": card.adapted,
+    })
+}
+
 /// The sidecar's path for a NIfTI path: `name.nii(.gz)` -> `name.json`.
 pub fn sidecar_path(nifti: &std::path::Path) -> std::path::PathBuf {
     let name = nifti
