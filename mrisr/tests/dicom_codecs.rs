@@ -75,6 +75,35 @@ const TWINS: &[(&str, &str)] = &[
         "pydicom-data/emri_small_jpeg_ls_lossless.dcm",
         "pydicom-data/emri_small.dcm",
     ),
+    // RLE (mrisr's own decoder), 8, 16 and 32 bits, grey and colour, one and two frames
+    (
+        "pydicom-test_files/MR_small_RLE.dcm",
+        "pydicom-test_files/MR_small.dcm",
+    ),
+    (
+        "pydicom-data/emri_small_RLE.dcm",
+        "pydicom-data/emri_small.dcm",
+    ),
+    (
+        "pydicom-data/OBXXXX1A_rle_2frame.dcm",
+        "pydicom-data/OBXXXX1A_2frame.dcm",
+    ),
+    (
+        "pydicom-test_files/SC_rgb_rle_2frame.dcm",
+        "pydicom-data/SC_rgb_2frame.dcm",
+    ),
+    (
+        "pydicom-test_files/SC_rgb_rle_16bit.dcm",
+        "pydicom-data/SC_rgb_16bit.dcm",
+    ),
+    (
+        "pydicom-test_files/SC_rgb_rle_32bit_2frame.dcm",
+        "pydicom-data/SC_rgb_32bit_2frame.dcm",
+    ),
+    (
+        "pydicom-test_files/rtdose_rle.dcm",
+        "pydicom-test_files/rtdose.dcm",
+    ),
 ];
 
 /// RescaleSlope of a file (1 when absent).

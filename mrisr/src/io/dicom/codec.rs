@@ -1,6 +1,8 @@
 //! Compressed pixel data that mrisr decodes itself, on every target (the page included), instead
 //! of going through dicom-pixeldata: JPEG 2000 with `hayro-jpeg2000` and JPEG-LS with
-//! `pure_jpegls`, both pure Rust. Natively, HTJ2K (and JPEG 2000 when asked for) still goes
+//! `pure_jpegls`, both pure Rust, and RLE Lossless (PS3.5 annex G) here, with every length and
+//! offset checked (dicom-rs's RLE decoder trusts them and panics or reserves gigabytes on a
+//! malformed header, and a panic in the page aborts its module). Natively, HTJ2K (and JPEG 2000 when asked for) still goes
 //! through openjp2 in dicom-pixeldata (see [`super::decode`]).
 //!
 //! Each decoder returns, per frame, the samples as stored bit patterns (two's complement for
@@ -30,12 +32,15 @@ pub(crate) const HTJ2K_UIDS: [&str; 3] = [
 ];
 /// JPEG-LS Lossless and JPEG-LS Lossy (Near-Lossless).
 pub(crate) const JPEG_LS_UIDS: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+/// RLE Lossless.
+pub(crate) const RLE_UID: &str = "1.2.840.10008.1.2.5";
 
 /// The decoders of this module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Codec {
     Jpeg2000,
     JpegLs,
+    Rle,
 }
 
 /// The codec of this module that handles `uid`, if any.
@@ -44,6 +49,8 @@ pub(crate) fn codec_for(uid: &str) -> Option<Codec> {
         Some(Codec::Jpeg2000)
     } else if JPEG_LS_UIDS.contains(&uid) {
         Some(Codec::JpegLs)
+    } else if uid == RLE_UID {
+        Some(Codec::Rle)
     } else {
         None
     }
@@ -76,6 +83,7 @@ pub(crate) fn decode_frames(
     let start = match codec {
         Codec::Jpeg2000 => StartMarker::Jpeg2000,
         Codec::JpegLs => StartMarker::Jpeg,
+        Codec::Rle => StartMarker::None,
     };
     let pieces = frame_data(obj, frames, start)?;
     let per_frame = spec.rows * spec.cols * spec.samples_per_pixel;
@@ -92,6 +100,7 @@ pub(crate) fn decode_frames(
         match codec {
             Codec::Jpeg2000 => rgb |= jpeg2000_frame(piece, spec, &mut data).map_err(at)?,
             Codec::JpegLs => jpeg_ls_frame(piece, spec, &mut data).map_err(at)?,
+            Codec::Rle => rle_frame(piece, spec, &mut data).map_err(at)?,
         }
     }
     Ok(Samples { data, rgb })
@@ -107,6 +116,8 @@ enum StartMarker {
     Jpeg2000,
     /// JPEG / JPEG-LS (SOI FFD8).
     Jpeg,
+    /// No marker (RLE: one fragment per frame).
+    None,
 }
 
 impl StartMarker {
@@ -116,6 +127,7 @@ impl StartMarker {
                 b.starts_with(&[0xFF, 0x4F]) || b.starts_with(b"\x00\x00\x00\x0CjP  ")
             }
             StartMarker::Jpeg => b.starts_with(&[0xFF, 0xD8]),
+            StartMarker::None => false,
         }
     }
 }
@@ -183,6 +195,91 @@ fn frame_data(
         ));
     }
     Ok(out.iter().map(|v| join(v)).collect())
+}
+
+// ---- RLE Lossless ----
+
+/// One RLE frame: a 64-byte header (number of segments, then up to 15 offsets), one PackBits
+/// segment per byte of each sample (most significant byte first).
+fn rle_frame(data: &[u8], spec: FrameSpec, out: &mut Vec<u32>) -> Result<(), String> {
+    let bytes = match spec.bits_allocated {
+        8 => 1,
+        16 => 2,
+        32 => 4,
+        b => return Err(format!("RLE with BitsAllocated {b} is not supported")),
+    };
+    let want = spec.samples_per_pixel * bytes;
+    let word = |i: usize| -> Option<usize> {
+        let b = data.get(4 * i..4 * i + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let n = word(0).ok_or("RLE frame shorter than its 64-byte header")?;
+    if data.len() < 64 || n != want {
+        return Err(format!(
+            "RLE header declares {n} segments, {want} expected ({} sample(s) of {bytes} byte(s)){}",
+            spec.samples_per_pixel,
+            if data.len() < 64 {
+                "; frame shorter than its header"
+            } else {
+                ""
+            }
+        ));
+    }
+    let mut starts: Vec<usize> = (1..=n).map(|i| word(i).unwrap_or(0)).collect();
+    starts.push(data.len());
+    if starts[0] < 64 || starts.windows(2).any(|w| w[0] > w[1]) {
+        return Err(format!(
+            "RLE segment offsets {:?} are not increasing within the frame's {} bytes",
+            &starts[..n],
+            data.len()
+        ));
+    }
+    let pixels = spec.rows * spec.cols;
+    let segments: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            packbits(&data[starts[i]..starts[i + 1]], pixels)
+                .map_err(|e| format!("RLE segment {}: {e}", i + 1))
+        })
+        .collect::<Result<_, _>>()?;
+    out.reserve(pixels * spec.samples_per_pixel);
+    for p in 0..pixels {
+        for s in 0..spec.samples_per_pixel {
+            let v = (0..bytes).fold(0u32, |v, b| {
+                (v << 8) | u32::from(segments[s * bytes + b][p])
+            });
+            out.push(v);
+        }
+    }
+    Ok(())
+}
+
+/// PackBits: a header byte n then n + 1 literal bytes (n >= 0) or one byte repeated 1 - n
+/// times (n < 0; -128 is a no-op). Exactly `len` bytes are needed; more are ignored.
+fn packbits(mut src: &[u8], len: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let Some((&h, rest)) = src.split_first() else {
+            return Err(format!("decodes to {} of {len} bytes", out.len()));
+        };
+        src = rest;
+        let n = h as i8;
+        if n >= 0 {
+            let k = n as usize + 1;
+            let lit = src
+                .get(..k)
+                .ok_or("literal run past the end of the segment")?;
+            out.extend_from_slice(lit);
+            src = &src[k..];
+        } else if n != -128 {
+            let (&b, rest) = src
+                .split_first()
+                .ok_or("repeat run past the end of the segment")?;
+            src = rest;
+            out.extend(std::iter::repeat_n(b, (1 - isize::from(n)) as usize));
+        }
+    }
+    out.truncate(len);
+    Ok(out)
 }
 
 // ---- JPEG 2000 ----
@@ -582,6 +679,33 @@ mod tests {
         let mut out = Vec::new();
         jpegls::encode(&px, w, h, &mut out).unwrap();
         (px, out)
+    }
+
+    #[test]
+    fn rle_frames_decode_and_bad_headers_are_refused() {
+        // 2x2, 16 bits: MSB segment (literal run), LSB segment (repeat run).
+        let mut f = vec![0u8; 64];
+        f[0] = 2;
+        f[4] = 64;
+        f[8] = 69;
+        f.extend([3, 1, 2, 3, 4]); // literal: 01 02 03 04
+        f.extend([0xFD, 7]); // repeat 7 four times
+        let mut out = Vec::new();
+        rle_frame(&f, spec(2, 2), &mut out).unwrap();
+        assert_eq!(out, [0x0107, 0x0207, 0x0307, 0x0407]);
+        // A declared segment count that is not the header's: refused, nothing reserved.
+        let mut bad = f.clone();
+        bad[0..4].copy_from_slice(&0xF7FF_D8FFu32.to_le_bytes());
+        assert!(
+            rle_frame(&bad, spec(2, 2), &mut Vec::new())
+                .unwrap_err()
+                .contains("segments")
+        );
+        // Offsets past the end, or a segment too short for the image.
+        let mut bad = f.clone();
+        bad[8] = 200;
+        assert!(rle_frame(&bad, spec(2, 2), &mut Vec::new()).is_err());
+        assert!(rle_frame(&f[..f.len() - 1], spec(2, 2), &mut Vec::new()).is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod csa;
 mod decode;
 mod geometry;
 mod header;
+mod lengths;
 mod read;
 mod scan;
 mod series;

@@ -2,7 +2,7 @@
 //! with or without a file meta group, headers only or whole. Non-DICOM files (text, JSON,
 //! NIfTI, gzip) are recognised from their first bytes and refused with a short reason.
 
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
@@ -11,6 +11,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::lengths::{self, Encoding, LengthError, Walked};
 use super::{DicomInput, error_chain};
 
 /// Why an input could not be opened. `NotDicom` files are skipped quietly by a scan.
@@ -122,7 +123,8 @@ fn source(input: &DicomInput) -> Result<(Vec<u8>, Box<dyn Read + '_>), OpenError
 }
 
 /// Opens `input` as a DICOM object. With `header_only` the parser stops before Pixel Data, so
-/// a scan does not read (or decompress) images.
+/// a scan does not read (or decompress) images. Declared lengths are checked first
+/// ([`lengths`]): no element makes the parser allocate more than the input holds.
 pub(crate) fn open(input: &DicomInput, header_only: bool) -> Result<DefaultDicomObject, OpenError> {
     let (prefix, reader) = source(input)?;
     let layout = sniff(&prefix)?;
@@ -130,22 +132,166 @@ pub(crate) fn open(input: &DicomInput, header_only: bool) -> Result<DefaultDicom
         layout,
         Layout::Preamble | Layout::MagicOnly | Layout::MetaNoMagic
     );
-    let first = guarded(|| open_layout(layout, reader, header_only));
+    let checked = check_lengths(input, &layout, header_only)?;
+    let reader: Box<dyn Read + '_> = match checked.parse_until {
+        Some(end) => Box::new(reader.take(end)),
+        None => reader,
+    };
+    let first = if checked.declared_fits {
+        guarded(|| open_layout(layout, reader, header_only))
+    } else {
+        // Only the other VR encoding's lengths fit: straight to the lenient reader.
+        let bytes = whole(input)?;
+        return guarded(|| open_lenient(&bytes));
+    };
     match first {
-        Err(OpenError::Broken(reason)) if with_meta => {
+        // The fallbacks below re-read the data set their own way; only when the declared
+        // encoding's lengths were checked.
+        Err(OpenError::Broken(reason)) if with_meta && checked.declared_fits => {
             // dicom-rs wants a group length first and a data set encoded as declared; some
             // files break either rule. Walk the meta group by hand and retry.
-            let bytes = match input {
-                DicomInput::Memory { bytes, .. } => bytes.to_vec(),
-                DicomInput::Path(p) => {
-                    std::fs::read(p).map_err(|e| OpenError::Broken(format!("cannot read: {e}")))?
-                }
-            };
+            let bytes = whole(input)?;
             guarded(|| open_truncated(&bytes, header_only))
                 .or_else(|_| guarded(|| open_lenient(&bytes)))
                 .map_err(|_| OpenError::Broken(reason))
         }
         other => other,
+    }
+}
+
+/// All the bytes of an input.
+fn whole(input: &DicomInput) -> Result<Vec<u8>, OpenError> {
+    match input {
+        DicomInput::Memory { bytes, .. } => Ok(bytes.to_vec()),
+        DicomInput::Path(p) => {
+            std::fs::read(p).map_err(|e| OpenError::Broken(format!("cannot read: {e}")))
+        }
+    }
+}
+
+/// What [`check_lengths`] found.
+struct Checked {
+    /// The lengths fit as the data set is declared (else they fit in the other little-endian
+    /// VR encoding, the one a mislabelled file really has).
+    declared_fits: bool,
+    /// Parse only this many bytes from the start (junk after the pixel data).
+    parse_until: Option<u64>,
+}
+
+/// Checks the declared lengths of `input`'s data set ([`lengths::check`]) before dicom-rs
+/// reserves memory for them; a length that runs past the end of the input is refused here.
+fn check_lengths(
+    input: &DicomInput,
+    layout: &Layout,
+    header_only: bool,
+) -> Result<Checked, OpenError> {
+    let broken = |e: LengthError| OpenError::Broken(format!("cannot parse DICOM: {e}"));
+    let io = |e: std::io::Error| OpenError::Broken(format!("cannot read: {e}"));
+    // The file meta group (when there is one) is walked in the first bytes.
+    let head: std::borrow::Cow<'_, [u8]> = match input {
+        DicomInput::Memory { bytes, .. } => std::borrow::Cow::Borrowed(&bytes[..]),
+        DicomInput::Path(p) => {
+            let mut head = Vec::new();
+            std::fs::File::open(p)
+                .and_then(|f| f.take(1 << 16).read_to_end(&mut head))
+                .map_err(io)?;
+            std::borrow::Cow::Owned(head)
+        }
+    };
+    let (start, ts) = match layout {
+        Layout::Bare {
+            explicit,
+            big_endian,
+        } => (
+            0,
+            match (explicit, big_endian) {
+                (_, true) => "1.2.840.10008.1.2.2",
+                (true, false) => "1.2.840.10008.1.2.1",
+                (false, false) => "1.2.840.10008.1.2",
+            }
+            .to_string(),
+        ),
+        _ => {
+            let from = match layout {
+                Layout::Preamble => 132,
+                Layout::MagicOnly => 4,
+                _ => 0,
+            };
+            let total = match input {
+                DicomInput::Memory { bytes, .. } => bytes.len() as u64,
+                DicomInput::Path(p) => std::fs::metadata(p).map_err(io)?.len(),
+            };
+            lengths::check_meta(&head, from, total).map_err(broken)?;
+            let (end, vals) = walk_meta(&head, from);
+            let ts = vals
+                .iter()
+                .find(|(e, _)| *e == 0x0010)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            (end as u64, ts)
+        }
+    };
+    let total = match input {
+        DicomInput::Memory { bytes, .. } => bytes.len() as u64,
+        DicomInput::Path(p) => std::fs::metadata(p).map_err(io)?.len(),
+    };
+    let len = total.saturating_sub(start);
+    let walk = |enc: Encoding| -> Result<Walked, LengthError> {
+        if ts == "1.2.840.10008.1.2.1.99" {
+            let mut deflated = Vec::new();
+            match input {
+                DicomInput::Memory { bytes, .. } => {
+                    deflated.extend_from_slice(&bytes[start.min(total) as usize..])
+                }
+                DicomInput::Path(p) => {
+                    let mut f =
+                        std::fs::File::open(p).map_err(|e| LengthError::Io(e.to_string()))?;
+                    f.seek(SeekFrom::Start(start))
+                        .and_then(|_| f.read_to_end(&mut deflated))
+                        .map_err(|e| LengthError::Io(e.to_string()))?;
+                }
+            }
+            return lengths::check_deflated(&deflated, header_only);
+        }
+        match input {
+            DicomInput::Memory { bytes, .. } => {
+                let mut c = Cursor::new(&bytes[..]);
+                c.set_position(start);
+                lengths::check(&mut c, len, enc, header_only)
+            }
+            DicomInput::Path(p) => {
+                let f = std::fs::File::open(p).map_err(|e| LengthError::Io(e.to_string()))?;
+                let mut r = std::io::BufReader::with_capacity(1 << 13, f);
+                r.seek(SeekFrom::Start(start))
+                    .map_err(|e| LengthError::Io(e.to_string()))?;
+                lengths::check(&mut r, len, enc, header_only)
+            }
+        }
+    };
+    let declared = Encoding::of(&ts);
+    let cut = |w: Walked| match w {
+        Walked::Fits => None,
+        Walked::JunkAfterPixelData { end } => Some(start + end),
+    };
+    match walk(declared) {
+        Ok(w) => Ok(Checked {
+            declared_fits: true,
+            parse_until: cut(w),
+        }),
+        Err(e) => {
+            // A data set encoded in the other little-endian VR encoding than declared.
+            let other = Encoding {
+                explicit_vr: !declared.explicit_vr,
+                big_endian: false,
+            };
+            if !declared.big_endian && ts != "1.2.840.10008.1.2.1.99" && walk(other).is_ok() {
+                return Ok(Checked {
+                    declared_fits: false,
+                    parse_until: None,
+                });
+            }
+            Err(broken(e))
+        }
     }
 }
 
@@ -278,6 +424,20 @@ fn open_lenient(b: &[u8]) -> Result<DefaultDicomObject, OpenError> {
     let data = &b[end.min(b.len())..];
     let mut last_err = String::new();
     for parse_ts in [ts, implicit, explicit] {
+        // Only encodings whose declared lengths fit the bytes (see `check_lengths`).
+        let fits = match parse_ts.codec() {
+            dicom_encoding::transfer_syntax::Codec::Dataset(_) => {
+                lengths::check_deflated(data, false)
+            }
+            _ => {
+                let enc = Encoding::of(parse_ts.uid());
+                lengths::check(&mut Cursor::new(data), data.len() as u64, enc, false)
+            }
+        };
+        if let Err(e) = fits {
+            last_err = e.to_string();
+            continue;
+        }
         match InMemDicomObject::read_dataset_with_ts(data, parse_ts) {
             Ok(obj) if obj.iter().count() > 1 => {
                 let meta = FileMetaTableBuilder::new()
