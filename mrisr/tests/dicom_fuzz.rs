@@ -6,17 +6,15 @@
 //! the largest request made on the test's thread.
 //!
 //! The cargo-fuzz target (`mrisr/fuzz`, nightly only) explores further; this test is what CI
-//! runs every time.
-
-#[path = "dicom_support.rs"]
-mod support;
+//! runs every time. The counting allocator is the whole test binary's: it only passes calls on
+//! to the system allocator, noting sizes on the thread that runs a mutation.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
+use crate::support::data_dir;
 use mrisr::io::dicom::{DicomInput, decode_input, load_series, scan_inputs};
-use support::data_dir;
 
 /// The largest single allocation any input may cause: far below the 2-4 GiB that a mutated
 /// length declares, far above the largest real slice here (a 512 x 512 frame in f32 is 1 MiB).
@@ -359,7 +357,7 @@ fn mutated_real_slices_never_panic_and_never_allocate_past_the_cap() {
 }
 
 /// Decodes the inputs a failed run kept (MRISR_FUZZ_REPLAY: a folder), printing each panic's
-/// location: `cargo test --test dicom_fuzz replay -- --ignored --nocapture`.
+/// location: `cargo test -p mrisr --test integration dicom_fuzz::replay -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn replay() {

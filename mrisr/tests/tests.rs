@@ -13,6 +13,7 @@ mod dicom_codecs;
 mod dicom_conformance;
 mod dicom_dcm2niix;
 mod dicom_derived;
+mod dicom_fuzz;
 mod dicom_knee;
 mod dicom_qa;
 mod dicom_robustness;
