@@ -12,8 +12,10 @@ use dicom_pixeldata::{
 };
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use dicom_core::value::Value as DicomValue;
+use dicom_core::value::{PrimitiveValue, Value as DicomValue};
 use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_object::mem::InMemFragment;
 
 use super::codec::{self, Codec, FrameSpec, HTJ2K_UIDS};
 use super::header::{FileInfo, file_info, get_int, get_str};
@@ -134,6 +136,11 @@ fn decode_raw_with(obj: &DefaultDicomObject, decoders: Decoders) -> Result<RawFr
             &info,
         );
     }
+    if own.is_none()
+        && let Some(raw) = native_grey(obj, &info, pixel_data.value())
+    {
+        return raw;
+    }
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match own {
         Some(c) => own_codec(obj, &info, c).map_err(|e| format!("{e} ({})", ts_name(&ts))),
         None => obj
@@ -198,6 +205,43 @@ fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawF
     };
     let data = samples.data;
     grey(&layout, data.len(), |i| data[i])
+}
+
+/// Uncompressed grey 8- or 16-bit pixel data straight from the parsed element (no copy into
+/// dicom-pixeldata's buffer first): the most common MR file. None for anything else.
+fn native_grey(
+    obj: &DefaultDicomObject,
+    info: &FileInfo,
+    value: &DicomValue<InMemDicomObject, InMemFragment>,
+) -> Option<Result<RawFrames, String>> {
+    let ba = get_int(obj, tags::BITS_ALLOCATED)?;
+    let pi = get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+    if info.samples_per_pixel != 1 || !matches!(pi.as_str(), "MONOCHROME1" | "MONOCHROME2") {
+        return None;
+    }
+    let bits_stored = get_int(obj, tags::BITS_STORED)
+        .filter(|&b| (1..=ba).contains(&b))
+        .unwrap_or(ba) as u16;
+    let layout = Layout {
+        rows: info.rows,
+        cols: info.cols,
+        frames: info.number_of_frames,
+        spp: 1,
+        bits_allocated: ba as u16,
+        bits_stored,
+        signed: get_int(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+        pi: PhotometricInterpretation::from(pi.as_str()),
+        planar: false,
+    };
+    match (ba, value) {
+        (16, DicomValue::Primitive(PrimitiveValue::U16(v))) => {
+            Some(grey(&layout, v.len(), |i| u32::from(v[i])))
+        }
+        (8, DicomValue::Primitive(PrimitiveValue::U8(v))) => {
+            Some(grey(&layout, v.len(), |i| u32::from(v[i])))
+        }
+        _ => None,
+    }
 }
 
 /// Float / Double Float Pixel Data (parametric maps): values as stored.

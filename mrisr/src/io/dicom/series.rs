@@ -472,7 +472,6 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
     }
     let plan = &series.plan;
     let nd = plan.natural_dims;
-    let plane = voxel_count(&nd[..2]);
     let nvox = voxel_count(&nd);
     if nvox == 0 || plan.slices.is_empty() {
         return Err(Error::Invalid(format!(
@@ -495,54 +494,17 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             by_file[s.file].push((v, k, *s));
         }
     }
-    for (f, refs) in by_file.iter().enumerate() {
-        if refs.is_empty() {
-            continue;
-        }
-        let input = &plan.inputs[f];
-        let err = |r: String| Error::dicom(input.error_path(), r);
-        let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
-        let raw = decode::decode_raw(&obj).map_err(err)?;
-        drop(obj);
-        let (rows, cols) = plan.frame_size[f];
-        if raw.rows != rows || raw.cols != cols {
-            return Err(err(format!(
-                "decoded image is {}x{}, header said {cols}x{rows}",
-                raw.cols, raw.rows
-            )));
-        }
-        let fsize = rows * cols;
-        for &(v, k, s) in refs {
-            if s.frame >= raw.frames {
-                return Err(err(format!(
-                    "frame {} missing: only {} decoded",
-                    s.frame + 1,
-                    raw.frames
-                )));
-            }
-            let src = &raw.data[s.frame * fsize..(s.frame + 1) * fsize];
-            let dst = &mut natural[v][k * plane..(k + 1) * plane];
-            let (r0, c0) = match s.tile {
-                Some(t) => {
-                    let g = plan.mosaic_grid.max(1);
-                    ((t / g) * nd[1], (t % g) * nd[0])
-                }
-                None => (0, 0),
-            };
-            if r0 + nd[1] > rows || c0 + nd[0] > cols {
-                return Err(err(format!("mosaic tile {} outside the image", k + 1)));
-            }
-            for r in 0..nd[1] {
-                let srow = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nd[0]];
-                let drow = &mut dst[r * nd[0]..(r + 1) * nd[0]];
-                if s.slope == 1.0 && s.intercept == 0.0 {
-                    drow.copy_from_slice(srow);
-                } else {
-                    for (d, &x) in drow.iter_mut().zip(srow) {
-                        *d = (x as f64 * s.slope + s.intercept) as f32;
-                    }
-                }
-            }
+    let files: Vec<usize> = (0..by_file.len())
+        .filter(|&f| !by_file[f].is_empty())
+        .collect();
+    // Files are decoded a batch at a time (in parallel natively), then copied in place: at
+    // most one batch of decoded files is held besides the volume.
+    for batch in files.chunks(DECODE_BATCH) {
+        let decoded = decode_files(plan, batch);
+        for (&f, raw) in batch.iter().zip(decoded) {
+            let input = &plan.inputs[f];
+            let err = |r: String| Error::dicom(input.error_path(), r);
+            place_slices(plan, &raw.map_err(err)?, &by_file[f], &mut natural).map_err(err)?;
         }
     }
     let map = plan.map.unwrap_or(AxisMap::IDENTITY);
@@ -579,6 +541,81 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             },
         })
         .collect())
+}
+
+/// Files decoded at once by [`load_series`].
+const DECODE_BATCH: usize = 32;
+
+/// Decodes the files `batch` of `plan` (in parallel natively; the page has no threads).
+fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, String>> {
+    let one = |&f: &usize| -> Result<decode::RawFrames, String> {
+        let (rows, cols) = plan.frame_size[f];
+        let obj = read::open(&plan.inputs[f], false).map_err(|e| e.reason().to_string())?;
+        let raw = decode::decode_raw(&obj)?;
+        if raw.rows != rows || raw.cols != cols {
+            return Err(format!(
+                "decoded image is {}x{}, header said {cols}x{rows}",
+                raw.cols, raw.rows
+            ));
+        }
+        Ok(raw)
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        batch.par_iter().map(one).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        batch.iter().map(one).collect()
+    }
+}
+
+/// Copies the frames (or mosaic tiles) of one decoded file into the natural-order volumes,
+/// with each image's rescale.
+fn place_slices(
+    plan: &Plan,
+    raw: &decode::RawFrames,
+    refs: &[(usize, usize, SliceRef)],
+    natural: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let nd = plan.natural_dims;
+    let plane = nd[0] * nd[1];
+    let (rows, cols) = (raw.rows, raw.cols);
+    let fsize = rows * cols;
+    for &(v, k, s) in refs {
+        if s.frame >= raw.frames {
+            return Err(format!(
+                "frame {} missing: only {} decoded",
+                s.frame + 1,
+                raw.frames
+            ));
+        }
+        let src = &raw.data[s.frame * fsize..(s.frame + 1) * fsize];
+        let dst = &mut natural[v][k * plane..(k + 1) * plane];
+        let (r0, c0) = match s.tile {
+            Some(t) => {
+                let g = plan.mosaic_grid.max(1);
+                ((t / g) * nd[1], (t % g) * nd[0])
+            }
+            None => (0, 0),
+        };
+        if r0 + nd[1] > rows || c0 + nd[0] > cols {
+            return Err(format!("mosaic tile {} outside the image", k + 1));
+        }
+        for r in 0..nd[1] {
+            let srow = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nd[0]];
+            let drow = &mut dst[r * nd[0]..(r + 1) * nd[0]];
+            if s.slope == 1.0 && s.intercept == 0.0 {
+                drow.copy_from_slice(srow);
+            } else {
+                for (d, &x) in drow.iter_mut().zip(srow) {
+                    *d = (x as f64 * s.slope + s.intercept) as f32;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The source image of each natural slice of volume `v`, with its plane (LPS).
