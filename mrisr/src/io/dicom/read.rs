@@ -159,6 +159,28 @@ pub(crate) fn open(input: &DicomInput, header_only: bool) -> Result<DefaultDicom
     }
 }
 
+/// A buffered file whose relative seeks stay in the buffer when they can (a plain
+/// `BufReader` drops its buffer on every seek): the length walk skips many small values.
+struct Relative<R>(std::io::BufReader<R>);
+
+impl<R: Read> Read for Relative<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read + Seek> Seek for Relative<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match pos {
+            SeekFrom::Current(n) => {
+                self.0.seek_relative(n)?;
+                self.0.stream_position()
+            }
+            other => self.0.seek(other),
+        }
+    }
+}
+
 /// All the bytes of an input.
 fn whole(input: &DicomInput) -> Result<Vec<u8>, OpenError> {
     match input {
@@ -261,7 +283,7 @@ fn check_lengths(
             }
             DicomInput::Path(p) => {
                 let f = std::fs::File::open(p).map_err(|e| LengthError::Io(e.to_string()))?;
-                let mut r = std::io::BufReader::with_capacity(1 << 13, f);
+                let mut r = Relative(std::io::BufReader::with_capacity(1 << 16, f));
                 r.seek(SeekFrom::Start(start))
                     .map_err(|e| LengthError::Io(e.to_string()))?;
                 lengths::check(&mut r, len, enc, header_only)

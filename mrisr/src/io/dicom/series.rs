@@ -486,7 +486,10 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             plan.slices.len()
         )));
     }
-    let mut natural: Vec<Vec<f32>> = vec![vec![0.0; nvox]; plan.slices.len()];
+    // Voxels go straight to their place in the final (reoriented) grid: no second copy.
+    let map = plan.map.unwrap_or(AxisMap::IDENTITY);
+    let scatter = Scatter::new(&map, nd);
+    let mut volumes: Vec<Vec<f32>> = vec![vec![0.0; nvox]; plan.slices.len()];
     // Visit each file once: decode, then copy every slice it holds.
     let mut by_file: Vec<Vec<(usize, usize, SliceRef)>> = vec![Vec::new(); plan.inputs.len()];
     for (v, vol) in plan.slices.iter().enumerate() {
@@ -504,10 +507,16 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
         for (&f, raw) in batch.iter().zip(decoded) {
             let input = &plan.inputs[f];
             let err = |r: String| Error::dicom(input.error_path(), r);
-            place_slices(plan, &raw.map_err(err)?, &by_file[f], &mut natural).map_err(err)?;
+            place_slices(
+                plan,
+                &raw.map_err(err)?,
+                &by_file[f],
+                &scatter,
+                &mut volumes,
+            )
+            .map_err(err)?;
         }
     }
-    let map = plan.map.unwrap_or(AxisMap::IDENTITY);
     let dims = map.out_dims(nd);
     let affine = map.affine(nd, &plan.natural_affine);
     let spacing = Volume::spacing_from_affine(&affine);
@@ -522,14 +531,14 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             }
         })
         .unwrap_or_default();
-    Ok(natural
+    Ok(volumes
         .into_iter()
         .enumerate()
         .map(|(v, data)| Volume {
             dims,
             spacing,
             affine,
-            data: map.apply(nd, &data),
+            data,
             meta: Metadata {
                 description: series.description.clone(),
                 source: source.clone(),
@@ -571,16 +580,42 @@ fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, S
     }
 }
 
-/// Copies the frames (or mosaic tiles) of one decoded file into the natural-order volumes,
+/// Where natural voxel (i, j, k) lands in the reoriented grid of [`AxisMap::apply`]:
+/// `base + i * step[0] + j * step[1] + k * step[2]`.
+struct Scatter {
+    base: isize,
+    step: [isize; 3],
+}
+
+impl Scatter {
+    fn new(map: &AxisMap, nd: [usize; 3]) -> Scatter {
+        let od = map.out_dims(nd);
+        let ostride = [1, od[0] as isize, (od[0] * od[1]) as isize];
+        let mut base = 0isize;
+        let mut step = [0isize; 3];
+        for a in 0..3 {
+            let p = map.perm[a];
+            if map.flip[a] {
+                base += (nd[p] as isize - 1) * ostride[a];
+                step[p] = -ostride[a];
+            } else {
+                step[p] = ostride[a];
+            }
+        }
+        Scatter { base, step }
+    }
+}
+
+/// Copies the frames (or mosaic tiles) of one decoded file to their place in the volumes,
 /// with each image's rescale.
 fn place_slices(
     plan: &Plan,
     raw: &decode::RawFrames,
     refs: &[(usize, usize, SliceRef)],
-    natural: &mut [Vec<f32>],
+    scatter: &Scatter,
+    volumes: &mut [Vec<f32>],
 ) -> Result<(), String> {
     let nd = plan.natural_dims;
-    let plane = nd[0] * nd[1];
     let (rows, cols) = (raw.rows, raw.cols);
     let fsize = rows * cols;
     for &(v, k, s) in refs {
@@ -592,7 +627,7 @@ fn place_slices(
             ));
         }
         let src = &raw.data[s.frame * fsize..(s.frame + 1) * fsize];
-        let dst = &mut natural[v][k * plane..(k + 1) * plane];
+        let dst = &mut volumes[v];
         let (r0, c0) = match s.tile {
             Some(t) => {
                 let g = plan.mosaic_grid.max(1);
@@ -603,14 +638,25 @@ fn place_slices(
         if r0 + nd[1] > rows || c0 + nd[0] > cols {
             return Err(format!("mosaic tile {} outside the image", k + 1));
         }
+        let scale = |x: f32| {
+            if s.slope == 1.0 && s.intercept == 0.0 {
+                x
+            } else {
+                (x as f64 * s.slope + s.intercept) as f32
+            }
+        };
+        let [si, sj, sk] = scatter.step;
         for r in 0..nd[1] {
             let srow = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nd[0]];
-            let drow = &mut dst[r * nd[0]..(r + 1) * nd[0]];
-            if s.slope == 1.0 && s.intercept == 0.0 {
-                drow.copy_from_slice(srow);
-            } else {
+            let at = scatter.base + r as isize * sj + k as isize * sk;
+            if si == 1 {
+                let drow = &mut dst[at as usize..at as usize + nd[0]];
                 for (d, &x) in drow.iter_mut().zip(srow) {
-                    *d = (x as f64 * s.slope + s.intercept) as f32;
+                    *d = scale(x);
+                }
+            } else {
+                for (i, &x) in srow.iter().enumerate() {
+                    dst[(at + i as isize * si) as usize] = scale(x);
                 }
             }
         }
@@ -639,4 +685,46 @@ fn source_images(plan: &Plan, v: usize) -> Vec<super::SourceImage> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every permutation and flip: scattering natural voxels gives what `AxisMap::apply` gives.
+    #[test]
+    fn scatter_places_voxels_as_the_axis_map_reorders_them() {
+        let nd = [3, 4, 5];
+        let data: Vec<usize> = (0..60).collect();
+        let perms = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for perm in perms {
+            for bits in 0..8 {
+                let map = AxisMap {
+                    perm,
+                    flip: [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0],
+                };
+                let sc = Scatter::new(&map, nd);
+                let mut out = vec![usize::MAX; 60];
+                for k in 0..nd[2] {
+                    for j in 0..nd[1] {
+                        for i in 0..nd[0] {
+                            let at = sc.base
+                                + i as isize * sc.step[0]
+                                + j as isize * sc.step[1]
+                                + k as isize * sc.step[2];
+                            out[at as usize] = data[i + nd[0] * (j + nd[1] * k)];
+                        }
+                    }
+                }
+                assert_eq!(out, map.apply(nd, &data), "{map:?}");
+            }
+        }
+    }
 }
