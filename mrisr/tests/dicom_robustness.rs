@@ -259,3 +259,29 @@ fn uneven_slice_gaps_warn() {
     );
     assert!(load_series(s).is_ok());
 }
+
+/// Folders are walked with walkdir: linked folders are followed, a link back to a parent is
+/// reported once instead of being walked forever, files in nested folders are found.
+#[cfg(unix)]
+#[test]
+fn a_folder_link_loop_is_reported_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nested = tmp.path().join("study/series");
+    std::fs::create_dir_all(&nested).unwrap();
+    for f in &knee_files()[..3] {
+        std::fs::copy(f, nested.join(f.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(tmp.path().join("study"), nested.join("back")).unwrap();
+    std::os::unix::fs::symlink(&nested, tmp.path().join("linked")).unwrap();
+    let report = scan_dir(tmp.path()).unwrap();
+    // The three slices through study/series, linked/ and linked/back/series (a link is only
+    // a loop where it leads back to one of the folders it is reached through).
+    assert_eq!(report.series.len(), 1, "{:?}", report.skipped);
+    assert_eq!(report.series[0].files.len(), 9);
+    let loops: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|s| s.reason.contains("loops back"))
+        .collect();
+    assert!(!loops.is_empty(), "{:?}", report.skipped);
+}

@@ -1,6 +1,8 @@
 //! Reading headers of many inputs and grouping them into series.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use walkdir::WalkDir;
 
 use super::header::file_info;
 use super::read::{self, OpenError};
@@ -39,47 +41,31 @@ pub fn scan_inputs(inputs: Vec<DicomInput>) -> ScanReport {
 /// Scans every file under `dir` (recursively, any file name, with or without `.dcm`).
 /// Fails only if `dir` itself cannot be read; unreadable or non-DICOM files are skipped.
 pub fn scan_dir(dir: &Path) -> Result<ScanReport> {
+    std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut paths = Vec::new();
     let mut unreadable = Vec::new();
-    walk(dir, &mut paths, &mut unreadable, 0).map_err(|e| Error::io(dir, e))?;
+    // Linked folders are followed (walkdir reports a link back to an ancestor as a loop
+    // instead of following it); 33 levels are deeper than any PACS export.
+    for entry in WalkDir::new(dir).follow_links(true).max_depth(33) {
+        match entry {
+            Ok(e) if e.file_type().is_dir() => {}
+            Ok(e) => paths.push(e.into_path()),
+            Err(e) => unreadable.push(Skipped {
+                name: e.path().unwrap_or(dir).display().to_string(),
+                reason: if e.loop_ancestor().is_some() {
+                    "folder link that loops back to a parent folder: not followed".to_string()
+                } else {
+                    format!(
+                        "cannot read: {}",
+                        e.io_error()
+                            .map_or_else(|| e.to_string(), |io| io.to_string())
+                    )
+                },
+            }),
+        }
+    }
     paths.sort();
     let mut report = scan_inputs(paths.into_iter().map(DicomInput::Path).collect());
     report.skipped.extend(unreadable);
     Ok(report)
-}
-
-fn walk(
-    dir: &Path,
-    out: &mut Vec<PathBuf>,
-    unreadable: &mut Vec<Skipped>,
-    depth: usize,
-) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let ft = match entry.file_type() {
-            Ok(t) => t,
-            Err(e) => {
-                unreadable.push(Skipped {
-                    name: path.display().to_string(),
-                    reason: format!("cannot read: {e}"),
-                });
-                continue;
-            }
-        };
-        if ft.is_dir() || (ft.is_symlink() && path.is_dir()) {
-            // Deep enough for any PACS export; stops symlink loops.
-            if depth < 32
-                && let Err(e) = walk(&path, out, unreadable, depth + 1)
-            {
-                unreadable.push(Skipped {
-                    name: path.display().to_string(),
-                    reason: format!("cannot read folder: {e}"),
-                });
-            }
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
