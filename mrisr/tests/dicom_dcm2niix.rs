@@ -12,8 +12,6 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use mrisr::io::dicom::{load_series, scan_dir};
 use mrisr::io::nifti::read_nifti;
 
-use crate::support;
-
 /// Runs dcm2niix on `dir` into `out`, or None (with the reason printed) when it is missing.
 fn dcm2niix(dir: &Path, out: &Path) -> Option<Vec<PathBuf>> {
     std::fs::create_dir_all(out).unwrap();
@@ -314,7 +312,7 @@ fn derived_series_reads_back_in_dcm2niix_with_the_same_geometry() {
 
     let tmp = tempfile::tempdir().unwrap();
     let t = |name: &str| tmp.path().join(name);
-    let knee = support::data_dir().join("dicom/pykneer_subject01_DESS_echo1");
+    let knee = crate::support::data_dir().join("dicom/pykneer_subject01_DESS_echo1");
     mrisr(&["convert".as_ref(), &knee, &t("knee.nii")]);
     mrisr(&["convert".as_ref(), &knee, &t("knee_dicom")]);
     same_geometry_as_dcm2niix(&t("knee.nii"), &t("knee_dicom"), &t("knee_out"));

@@ -121,7 +121,7 @@ fn vr_offsets(b: &[u8]) -> Vec<usize> {
         b"SQ", b"TM", b"UI", b"UL", b"UN", b"US", b"UT",
     ];
     (0..b.len().saturating_sub(8))
-        .filter(|&i| known.iter().any(|v| &b[i + 4..i + 6] == *v) && b[i] % 2 == 0)
+        .filter(|&i| known.iter().any(|v| &b[i + 4..i + 6] == *v) && b[i].is_multiple_of(2))
         .collect()
 }
 
@@ -221,7 +221,7 @@ fn mutate(b: &[u8], rng: &mut Rng) -> (&'static str, Vec<u8>) {
             }
             ("pixel data", m)
         }
-        4 => match with_transfer_syntax(b, *rng.pick(&UIDS[..])) {
+        4 => match with_transfer_syntax(b, rng.pick::<&str>(&UIDS)) {
             Some(m) => ("transfer syntax", m),
             None => ("truncation", b[..rng.below(b.len())].to_vec()),
         },

@@ -243,11 +243,12 @@ fn rle_frame(data: &[u8], spec: FrameSpec, out: &mut Vec<u32>) -> Result<(), Str
         .collect::<Result<_, _>>()?;
     out.reserve(pixels * spec.samples_per_pixel);
     for p in 0..pixels {
-        for s in 0..spec.samples_per_pixel {
-            let v = (0..bytes).fold(0u32, |v, b| {
-                (v << 8) | u32::from(segments[s * bytes + b][p])
-            });
-            out.push(v);
+        for sample in segments.chunks(bytes) {
+            out.push(
+                sample
+                    .iter()
+                    .fold(0u32, |v, seg| (v << 8) | u32::from(seg[p])),
+            );
         }
     }
     Ok(())

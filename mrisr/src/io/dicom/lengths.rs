@@ -97,6 +97,9 @@ pub(crate) enum Walked {
     JunkAfterPixelData { end: u64 },
 }
 
+/// An element or item header: tag, VR (explicit VR, not items), declared length, offset.
+type Header = (Tag, Option<[u8; 2]>, u32, u64);
+
 struct Walker<'a, R> {
     r: &'a mut R,
     enc: Encoding,
@@ -290,7 +293,7 @@ impl<R: Read + Seek> Walker<'_, R> {
 
     /// Tag and length of the next header; None at the end of the input. Items and delimiters
     /// have no VR, whatever the encoding.
-    fn header(&mut self) -> Result<Option<(Tag, Option<[u8; 2]>, u32, u64)>, LengthError> {
+    fn header(&mut self) -> Result<Option<Header>, LengthError> {
         let at = self.pos;
         let mut t = [0u8; 4];
         if !self.read(&mut t)? {

@@ -593,13 +593,13 @@ impl Scatter {
         let ostride = [1, od[0] as isize, (od[0] * od[1]) as isize];
         let mut base = 0isize;
         let mut step = [0isize; 3];
-        for a in 0..3 {
+        for (a, &os) in ostride.iter().enumerate() {
             let p = map.perm[a];
             if map.flip[a] {
-                base += (nd[p] as isize - 1) * ostride[a];
-                step[p] = -ostride[a];
+                base += (nd[p] as isize - 1) * os;
+                step[p] = -os;
             } else {
-                step[p] = ostride[a];
+                step[p] = os;
             }
         }
         Scatter { base, step }
