@@ -2,17 +2,7 @@
 //! and its input and weight gradients as the adjoints of that convolution.
 
 use super::layer::{self, ConvWeights, Grid};
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
+use super::tests::Lcg;
 
 /// A padded channels-last batch with random interior and zero border.
 fn batch(grid: Grid, c: usize, rng: &mut Lcg) -> Vec<f32> {

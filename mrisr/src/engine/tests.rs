@@ -6,9 +6,9 @@ use crate::degrade::Degradation;
 use crate::model::card::{CARD_KEY, ModelCard, Preset, SrNetConfig};
 
 /// A small deterministic generator (no dependency just for tests).
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 impl Lcg {
-    fn next(&mut self) -> f32 {
+    pub(super) fn next(&mut self) -> f32 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
