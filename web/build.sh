@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the page's WebAssembly module: web/ (crate mrisr-web) -> www/pkg/ (wasm-bindgen --target web).
 #
-#   bash web/build.sh            # release build
+#   bash web/build.sh            # release build (cargo profile `web`), then wasm-opt (web/wasm-opt.sh)
 #
 # Toolchain: either a rustup toolchain with the wasm32-unknown-unknown target (GitHub's runners),
 # or, where rustup cannot add that target, Debian's rustc-web + build-std set up by
@@ -37,9 +37,10 @@ if [ "$have" != "$want" ]; then
 fi
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-echo "== cargo build (wasm32, release) -> $target_dir" >&2
-$WASM_CARGO build --release --target wasm32-unknown-unknown -p mrisr-web
+echo "== cargo build (wasm32, profile web) -> $target_dir" >&2
+$WASM_CARGO build --profile web --target wasm32-unknown-unknown -p mrisr-web
 rm -rf www/pkg
 wasm-bindgen --target web --no-typescript --out-dir www/pkg \
-  "$target_dir/wasm32-unknown-unknown/release/mrisr_web.wasm"
+  "$target_dir/wasm32-unknown-unknown/web/mrisr_web.wasm"
+bash "$root/web/wasm-opt.sh" www/pkg/mrisr_web_bg.wasm
 echo "== www/pkg: $(du -sh www/pkg | cut -f1)" >&2
