@@ -15,26 +15,32 @@ stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
 # MRISR_REQUIRE_WGPU: the wgpu test must find an adapter (lavapipe, from .ci/run).
 MRISR_REQUIRE_WGPU=1 cargo test --no-fail-fast
 # The CPU engine's kernels pick AVX-512 where the CPU has it (as here); its tests again on the
-# AVX2 path, which most desktops take (same build, chosen at run time).
-MRISR_SIMD=v3 cargo test -q -p mrisr --lib engine
+# AVX2 path, which most desktops take (same build, chosen at run time). `--lib` over the default
+# members as above, not `-p mrisr`: mrisr alone unifies its dependencies' features differently
+# (no trainer), and cargo then built burn and about 50 other crates a second time.
+MRISR_SIMD=v3 cargo test -q --lib engine
 
 stamp "mrisr library for wasm32-unknown-unknown"
 env_file="${MRISR_WASM_ENV:-}"
 if [[ -z "$env_file" ]]; then env_file=$(mktemp); bash ../shared/tools/setup-wasm.sh --env > "$env_file"; fi
 (
   . "$env_file"
-  "$WASM_CARGO" build -p mrisr --no-default-features --target wasm32-unknown-unknown
+  # The page's profile (web/build.sh): std and the shared dependencies are built once for both.
+  "$WASM_CARGO" build --profile web -p mrisr --no-default-features --target wasm32-unknown-unknown
 )
 
 stamp "tiny weights for the browser test (trainer, a few steps on a crop of real data)"
 # The weights folder mimics www/weights, so the trainer writes the index.json the page reads.
+# The trainer binary `cargo test` built: `cargo run -p trainer` would build mrisr and the trainer
+# again (without mrisr's `cli` feature, which only the workspace-wide build switches on).
+trainer="$CARGO_TARGET_DIR/debug/trainer"
 e2e_dir=$(mktemp -d)
 mkdir -p "$e2e_dir/www/weights"
-cargo run -q -p trainer -- --preset tiny --epochs 1 --steps 20 --batch 4 --block 24 \
+"$trainer" --preset tiny --epochs 1 --steps 20 --batch 4 --block 24 \
   --val-blocks 4 --crop 96 --name tiny-e2e --runs "$e2e_dir/runs" \
   --export "$e2e_dir/www/weights/tiny-e2e.safetensors"
 # A second model, so the page's model menu is tested (the first stays the default).
-cargo run -q -p trainer -- --preset tiny --epochs 1 --steps 5 --batch 2 --block 16 \
+"$trainer" --preset tiny --epochs 1 --steps 5 --batch 2 --block 16 \
   --val-blocks 2 --crop 64 --name tiny-e2e-b --runs "$e2e_dir/runs" \
   --export "$e2e_dir/www/weights/tiny-e2e-b.safetensors"
 
