@@ -696,15 +696,7 @@ mod tests {
     fn scatter_places_voxels_as_the_axis_map_reorders_them() {
         let nd = [3, 4, 5];
         let data: Vec<usize> = (0..60).collect();
-        let perms = [
-            [0, 1, 2],
-            [0, 2, 1],
-            [1, 0, 2],
-            [1, 2, 0],
-            [2, 0, 1],
-            [2, 1, 0],
-        ];
-        for perm in perms {
+        for perm in crate::volume::AXIS_ORDERS {
             for bits in 0..8 {
                 let map = AxisMap {
                     perm,
