@@ -586,38 +586,35 @@ pub fn weight_grad_to_scalar(
     ny: usize,
     acc: &mut [f32],
 ) {
-    pulp::Arch::new().dispatch(WeightGradScalar {
+    pulp::Arch::new().dispatch(WeightGradScalar(WeightGrad {
         planar,
+        cin: input.stride,
+        cout_p: 1,
         input,
         grad,
         nx,
         ny,
         acc,
-    });
+    }));
 }
 
-struct WeightGradScalar<'a> {
-    planar: bool,
-    input: Inputs<'a>,
-    grad: &'a [f32],
-    nx: usize,
-    ny: usize,
-    acc: &'a mut [f32],
-}
+/// A [`WeightGrad`] job for a one-channel output (vectorised over the input channels).
+struct WeightGradScalar<'a>(WeightGrad<'a>);
 
 impl pulp::WithSimd for WeightGradScalar<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let WeightGradScalar {
+        let WeightGradScalar(WeightGrad {
             planar,
             input,
             grad,
             nx,
             ny,
             acc,
-        } = self;
+            ..
+        }) = self;
         let lanes = S::F32_LANES;
         let cs = input.stride;
         assert!(
