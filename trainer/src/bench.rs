@@ -119,8 +119,7 @@ fn torch_peer(
 /// What runs the network in burn on this device: on the CPU, mrisr's kernels inside burn
 /// (`mrisr::model::cpu_conv`) unless `MRISR_BURN_CONV=1` or the channels do not suit them.
 fn convolutions(device: &Device, cfg: SrNetConfig) -> &'static str {
-    let burn_only = std::env::var_os("MRISR_BURN_CONV").is_some_and(|v| v != "0");
-    if *device == Device::flex() && !burn_only && cfg.channels.is_multiple_of(16) {
+    if *device == Device::flex() && mrisr::model::cpu_conv::takes(cfg.channels) {
         "burn + mrisr kernels"
     } else {
         "burn"

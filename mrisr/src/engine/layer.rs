@@ -27,12 +27,8 @@ impl Grid {
     }
 
     /// Floats in the whole padded batch of `c` channels.
-    pub fn len(&self, c: usize) -> usize {
+    pub fn floats(&self, c: usize) -> usize {
         self.n * self.d * self.plane(c)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.n * self.d * self.h * self.w == 0
     }
 
     fn region(&self) -> Region {
@@ -78,6 +74,11 @@ pub fn supported(cin: usize, cout: usize) -> bool {
     (cin == 1 && ok(cout)) || (cout == 1 && ok(cin)) || (ok(cin) && ok(cout))
 }
 
+/// Whether the kernels take every layer of a network of `channels` features (head, body, tail).
+pub fn supports_network(channels: usize) -> bool {
+    supported(1, channels) && supported(channels, channels) && supported(channels, 1)
+}
+
 /// `out = conv(input) + bias`, both padded channels-last (`out`: `cout` channels, border zero).
 pub fn forward(input: &[f32], grid: Grid, conv: ConvWeights, out: &mut [f32]) {
     let packed = PackedConv::pack(conv.cin, conv.cout, conv.cout, &conv.taps27(), conv.bias);
@@ -116,8 +117,8 @@ pub fn weight_grad(
     conv: ConvWeights,
 ) -> (Vec<f32>, Vec<f32>) {
     let (cin, cout) = (conv.cin, conv.cout);
-    assert_eq!(input.len(), grid.len(cin));
-    assert_eq!(grad_out.len(), grid.len(cout));
+    assert_eq!(input.len(), grid.floats(cin));
+    assert_eq!(grad_out.len(), grid.floats(cout));
     let planar = conv.planar();
     let zeros = vec![0.0; grid.plane(cin)];
     // Sums per (batch, z) plane: acc[tap][ci][co] (or [tap][ci] for one output channel), then
@@ -195,8 +196,8 @@ pub fn zero_border(data: &mut [f32], grid: Grid, c: usize) {
 /// One packed convolution over every plane of the batch, planes in parallel.
 fn run(input: &[f32], cin: usize, grid: Grid, conv: &PackedConv, out: &mut [f32]) {
     let cout = conv.cout;
-    assert_eq!(input.len(), grid.len(cin), "input is not a padded batch");
-    assert_eq!(out.len(), grid.len(cout), "output is not a padded batch");
+    assert_eq!(input.len(), grid.floats(cin), "input is not a padded batch");
+    assert_eq!(out.len(), grid.floats(cout), "output is not a padded batch");
     let zeros = vec![0.0; grid.plane(cin)];
     let plane = |p: usize, out: &mut [f32]| {
         let (n, z) = (p / grid.d, p % grid.d);

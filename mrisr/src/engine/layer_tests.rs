@@ -6,7 +6,7 @@ use super::tests::Lcg;
 
 /// A padded channels-last batch with random interior and zero border.
 fn batch(grid: Grid, c: usize, rng: &mut Lcg) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..grid.len(c)).map(|_| rng.next()).collect();
+    let mut v: Vec<f32> = (0..grid.floats(c)).map(|_| rng.next()).collect();
     layer::zero_border(&mut v, grid, c);
     v
 }
@@ -73,8 +73,8 @@ fn check(case: Case, seed: u64) {
     let w = |co: usize, ci: usize, t: usize| weight[(co * cin + ci) * taps + t] as f64;
 
     // Reference: y = conv(x) + b, dx = conv^T(dy), dw = sum x dy, db = sum dy.
-    let mut y_ref = vec![0.0f64; grid.len(cout)];
-    let mut dx_ref = vec![0.0f64; grid.len(cin)];
+    let mut y_ref = vec![0.0f64; grid.floats(cout)];
+    let mut dx_ref = vec![0.0f64; grid.floats(cin)];
     let mut dw_ref = vec![0.0f64; weight.len()];
     let mut db_ref = vec![0.0f64; cout];
     for [n, z, y, x] in voxels(grid) {
@@ -106,11 +106,11 @@ fn check(case: Case, seed: u64) {
             );
         }
     };
-    let mut y = vec![f32::NAN; grid.len(cout)];
+    let mut y = vec![f32::NAN; grid.floats(cout)];
     layer::forward(&input, grid, conv, &mut y);
     close(&y, &y_ref, "forward");
     assert!(layer::border_is_zero(&y, grid, cout));
-    let mut dx = vec![f32::NAN; grid.len(cin)];
+    let mut dx = vec![f32::NAN; grid.floats(cin)];
     layer::input_grad(&grad_out, grid, conv, &mut dx);
     close(&dx, &dx_ref, "input gradient");
     assert!(layer::border_is_zero(&dx, grid, cin));
@@ -179,7 +179,7 @@ fn border_check_sees_a_nonzero_border() {
         h: 3,
         w: 3,
     };
-    let mut v = vec![0.0; grid.len(2)];
+    let mut v = vec![0.0; grid.floats(2)];
     assert!(layer::border_is_zero(&v, grid, 2));
     // Last channel of the last voxel of the right border of row 2 in the second plane.
     let i = grid.plane(2) + (3 * 5 + 4) * 2 + 1;

@@ -28,15 +28,18 @@ use crate::engine::layer::{self, ConvWeights, Grid};
 
 type Ad = Autodiff<Flex>;
 
+/// Whether a network of `channels` features runs on the kernels when its tensors are on flex:
+/// the kernels take its layers and `MRISR_BURN_CONV=1` does not ask for burn's convolutions.
+pub fn takes(channels: usize) -> bool {
+    let burn_only = std::env::var_os("MRISR_BURN_CONV").is_some_and(|v| v != "0");
+    !burn_only && layer::supports_network(channels)
+}
+
 /// The network's output for `x` (`[n, 1, d, h, w]`) on the kernels, or `None` where they do
 /// not apply (another backend, channels they do not take, `MRISR_BURN_CONV=1`).
 pub(crate) fn forward(net: &SrNet, x: &Tensor<5>) -> Option<Tensor<5>> {
     let [n, c1, d, h, w] = x.dims();
-    let c = net.head.weight.dims()[0];
-    if c1 != 1
-        || std::env::var_os("MRISR_BURN_CONV").is_some_and(|v| v != "0")
-        || !(layer::supported(1, c) && layer::supported(c, c) && layer::supported(c, 1))
-    {
+    if c1 != 1 || !takes(net.head.weight.dims()[0]) {
         return None;
     }
     // Training (weights under autodiff) or inference on flex; both or neither.
@@ -133,7 +136,7 @@ fn conv_flex(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, s: Shape) -
         weight: &w,
         bias: &b,
     };
-    let mut out = vec![0.0; s.grid.len(s.cout)];
+    let mut out = vec![0.0; s.grid.floats(s.cout)];
     layer::forward(&floats(x), s.grid, weights, &mut out);
     flex(out, &s.dims(s.cout))
 }
@@ -195,7 +198,7 @@ impl Backward<Flex, 3> for ConvBackward {
             bias: &[],
         };
         if let Some(node) = node_x {
-            let mut gx = vec![0.0; grid.len(cin)];
+            let mut gx = vec![0.0; grid.floats(cin)];
             layer::input_grad(&g, grid, conv, &mut gx);
             grads.register::<Flex>(node.id, flex(gx, &shape.dims(cin)));
         }

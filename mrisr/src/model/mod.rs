@@ -5,7 +5,7 @@
 
 pub mod card;
 #[cfg(feature = "nn")]
-mod cpu_conv;
+pub mod cpu_conv;
 #[cfg(feature = "nn")]
 pub mod net;
 #[cfg(feature = "cli")]
