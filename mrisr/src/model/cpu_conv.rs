@@ -44,12 +44,13 @@ pub(crate) fn forward(net: &SrNet, x: &Tensor<5>) -> Option<Tensor<5>> {
     }
     // Training (weights under autodiff) or inference on flex; both or neither.
     let weight = net.head.weight.val();
-    let on = |t: &Tensor<5>, ad: bool| match ad {
-        true => t.clone().try_into_primitive::<Ad>().is_ok(),
-        false => t
-            .clone()
-            .try_into_primitive::<Flex>()
-            .is_ok_and(|p| p.dtype() == DType::F32),
+    // f32 only: the kernels read the tensors' memory as f32.
+    let on = |t: &Tensor<5>, ad: bool| {
+        t.dtype() == DType::F32
+            && match ad {
+                true => t.clone().try_into_primitive::<Ad>().is_ok(),
+                false => t.clone().try_into_primitive::<Flex>().is_ok(),
+            }
     };
     let ad = on(&weight, true);
     if !(on(&weight, ad) && on(x, ad)) {
