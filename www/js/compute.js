@@ -108,8 +108,8 @@ export async function runSr() {
 
 // The CPU path: a pool of workers, one wasm instance each (wasm threads would need the
 // cross-origin isolation that GitHub Pages cannot give a page). The lead worker prepares the
-// network's input (upsampling, normalisation); the pool runs the network on slabs of rows that
-// overlap by the receptive radius, so the stitched output equals a single run; the lead maps it
+// network's input (upsampling, normalisation); the pool runs the network on slabs that overlap
+// by the receptive radius, so the stitched output equals a single run; the lead maps it
 // back to the scan's frame.
 export async function runOnCpuPool(parts, started, onProgress) {
   const [ni, nj, nk] = parts.dims;
@@ -120,8 +120,9 @@ export async function runOnCpuPool(parts, started, onProgress) {
   const init = w => w.ready.then(() => w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: 'cpu' }));
   try {
     const ready = await init(lead);
-    // Slabs no thinner than twice the halo, so overlap stays a small part of the work.
-    const n = Math.max(1, Math.min(cores, Math.floor(nj / (2 * ready.halo)) || 1));
+    // Slabs across the longer of axes j and k (the halo is the same either way, so it is a
+    // smaller part of a longer slab), no thinner than twice the halo.
+    const n = Math.max(1, Math.min(cores, Math.floor(Math.max(nj, nk) / (2 * ready.halo)) || 1));
     for (let i = 1; i < n; i++) workers.push(new WasmWorker(state.module));
     document.body.dataset.cpuWorkers = String(n);
     const others = Promise.all(workers.slice(1).map(init));
@@ -133,10 +134,9 @@ export async function runOnCpuPool(parts, started, onProgress) {
     // Every view (one, or two for a model learned from a scan) through the whole pool in turn.
     const outputs = [];
     for (const [v, prepared] of views.entries()) {
-      const [pi, pj, pk] = prepared.dims;
-      const slabs = splitRows(prepared, n, ready.halo);
+      const slabs = splitSlabs(prepared, n, ready.halo);
       prepared.data = null; // the slabs hold it now
-      // Each slab's share of the view is its rows; a worker's own (done, total) says how far
+      // Each slab's share of the view is its planes; a worker's own (done, total) says how far
       // it is, so the bar never runs backwards when a worker reports for the first time.
       const frac = new Array(n).fill(0), rows = slabs.map(s => s.rows), all = rows.reduce((x, y) => x + y);
       const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
@@ -144,13 +144,7 @@ export async function runOnCpuPool(parts, started, onProgress) {
         const f = frac.reduce((x, y, j) => x + y * rows[j], 0) / all;
         onProgress(Math.round(1e6 * (v + f)), 1e6 * views.length);
       })));
-      const data = new Float32Array(pi * pj * pk);
-      slabs.forEach((s, i) => {
-        for (let k = 0; k < pk; k++) {
-          const src = outs[i].data.subarray(pi * ((s.core[0] - s.start) + s.rows * k), pi * ((s.core[1] - s.start) + s.rows * k));
-          data.set(src, pi * (s.core[0] + pj * k));
-        }
-      });
+      const data = stitchSlabs(prepared.dims, slabs, outs.map(o => o.data));
       outputs.push({ ...prepared, data });
     }
     t.push(performance.now());
@@ -164,18 +158,40 @@ export async function runOnCpuPool(parts, started, onProgress) {
   }
 }
 
-// `n` slabs of rows (axis j) of a volume's parts, each with `halo` rows of context either side.
-export function splitRows(p, n, halo) {
+// How a volume [ni, nj, nk] (i fastest) is cut across `axis` (1 = j, 2 = k): runs of `inner`
+// values, `count` of them along the axis, `outer` times over.
+function layout([ni, nj, nk], axis) {
+  return axis === 2 ? { inner: ni * nj, count: nk, outer: 1 } : { inner: ni, count: nj, outer: nk };
+}
+
+// `n` slabs across the longer of axes j and k, each with `halo` planes of context either side.
+export function splitSlabs(p, n, halo) {
   const [ni, nj, nk] = p.dims;
+  const axis = nk > nj ? 2 : 1;
+  const { inner, count, outer } = layout(p.dims, axis);
   const slabs = [];
   for (let i = 0; i < n; i++) {
-    const core = [Math.floor(nj * i / n), Math.floor(nj * (i + 1) / n)];
-    const start = Math.max(0, core[0] - halo), end = Math.min(nj, core[1] + halo), rows = end - start;
-    const data = new Float32Array(ni * rows * nk);
-    for (let k = 0; k < nk; k++) data.set(p.data.subarray(ni * (start + nj * k), ni * (end + nj * k)), ni * rows * k);
-    slabs.push({ core, start, rows, parts: { ...p, dims: [ni, rows, nk], data } });
+    const core = [Math.floor(count * i / n), Math.floor(count * (i + 1) / n)];
+    const start = Math.max(0, core[0] - halo), end = Math.min(count, core[1] + halo), rows = end - start;
+    const data = new Float32Array(inner * rows * outer);
+    for (let o = 0; o < outer; o++) data.set(p.data.subarray(inner * (start + count * o), inner * (end + count * o)), inner * rows * o);
+    const dims = axis === 2 ? [ni, nj, rows] : [ni, rows, nk];
+    slabs.push({ axis, core, start, rows, parts: { ...p, dims, data } });
   }
   return slabs;
+}
+
+// The slabs' outputs back into one volume of `dims`: each slab gives its core planes.
+export function stitchSlabs(dims, slabs, outs) {
+  const data = new Float32Array(dims[0] * dims[1] * dims[2]);
+  slabs.forEach((s, i) => {
+    const { inner, count, outer } = layout(dims, s.axis);
+    for (let o = 0; o < outer; o++) {
+      const src = outs[i].subarray(inner * (s.core[0] - s.start + s.rows * o), inner * (s.core[1] - s.start + s.rows * o));
+      data.set(src, inner * (s.core[0] + count * o));
+    }
+  });
+  return data;
 }
 
 export function cancelSr() {
