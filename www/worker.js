@@ -73,9 +73,10 @@ const handlers = {
     }
     return { value, transfer: value.map(p => p.data.buffer) };
   },
-  async 'sr-network'({ parts }, id) {
+  async 'sr-network'({ parts, planes }, id) {
     const h = fromParts(parts);
-    const out = wasm.sr_network(h, (done, total) => self.postMessage({ id, progress: [done, total] }));
+    const [k0, k1] = planes ?? [0, parts.dims[2]];
+    const out = wasm.sr_network(h, k0, k1, (done, total) => self.postMessage({ id, progress: [done, total] }));
     try { return transferParts(out.toParts()); } finally { out.free(); }
   },
   async 'sr-finish'({ outputs }) {

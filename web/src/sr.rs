@@ -206,10 +206,13 @@ pub fn sr_view(i: usize) -> Result<VolumeHandle, JsValue> {
 }
 
 /// Step 2: the network alone on a slab of the prepared volume (CPU engine), with
-/// `progress(done, total)` in voxels.
+/// `progress(done, total)` in voxels. Only the slab's planes `[k0, k1)` along k are wanted (the
+/// rest is context, computed only as far as they need, and comes out as zeros).
 #[wasm_bindgen]
 pub fn sr_network(
     input: VolumeHandle,
+    k0: usize,
+    k1: usize,
     progress: js_sys::Function,
 ) -> Result<VolumeHandle, JsValue> {
     let mut report = |p: mrisr::tiles::Progress| -> bool {
@@ -226,7 +229,7 @@ pub fn sr_network(
             let loaded = m
                 .as_ref()
                 .ok_or_else(|| js_error("no model loaded (call sr_init first)"))?;
-            loaded.network(&input.vol, &mut report)
+            loaded.network(&input.vol, [k0, k1], &mut report)
         })
         .map(VolumeHandle::new)
 }
@@ -314,10 +317,12 @@ mod model {
             mrisr::pipeline::prepare(&self.card, vol, None).map_err(lib_error)
         }
 
-        /// The network on a prepared volume (or a slab of one), on the CPU engine.
+        /// The network on a prepared volume (or a slab of one, of which the planes `planes`
+        /// along k are wanted), on the CPU engine.
         pub fn network(
             &self,
             vol: &mrisr::Volume,
+            planes: [usize; 2],
             progress: &mut dyn FnMut(Progress) -> bool,
         ) -> Result<mrisr::Volume, JsValue> {
             let Network::Cpu { net, memory } = &self.net else {
@@ -326,7 +331,7 @@ mod model {
                 )));
             };
             let plan = ColumnPlan::for_budget(net, vol.dims, *memory);
-            mrisr::engine::run(net, vol, plan, progress).map_err(lib_error)
+            mrisr::engine::run_planes(net, vol, plan, planes, progress).map_err(lib_error)
         }
 
         pub async fn upscale(

@@ -120,8 +120,7 @@ export async function runOnCpuPool(parts, started, onProgress) {
   const init = w => w.ready.then(() => w.call('sr-init', { weights: state.weights.bytes.slice(0), backend: 'cpu' }));
   try {
     const ready = await init(lead);
-    // Slabs across the longer of axes j and k (the halo is the same either way, so it is a
-    // smaller part of a longer slab), no thinner than twice the halo.
+    // Slabs across axis j or k (splitSlabs), no thinner than twice the halo.
     const n = Math.max(1, Math.min(cores, Math.floor(Math.max(nj, nk) / (2 * ready.halo)) || 1));
     for (let i = 1; i < n; i++) workers.push(new WasmWorker(state.module));
     document.body.dataset.cpuWorkers = String(n);
@@ -139,7 +138,7 @@ export async function runOnCpuPool(parts, started, onProgress) {
       // Each slab's share of the view is its planes; a worker's own (done, total) says how far
       // it is, so the bar never runs backwards when a worker reports for the first time.
       const frac = new Array(n).fill(0), rows = slabs.map(s => s.rows), all = rows.reduce((x, y) => x + y);
-      const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts }, [s.parts.data.buffer], (d, t) => {
+      const outs = await Promise.all(slabs.map((s, i) => workers[i].call('sr-network', { parts: s.parts, planes: s.planes }, [s.parts.data.buffer], (d, t) => {
         frac[i] = t ? d / t : 0;
         const f = frac.reduce((x, y, j) => x + y * rows[j], 0) / all;
         onProgress(Math.round(1e6 * (v + f)), 1e6 * views.length);
@@ -164,10 +163,12 @@ function layout([ni, nj, nk], axis) {
   return axis === 2 ? { inner: ni * nj, count: nk, outer: 1 } : { inner: ni, count: nj, outer: nk };
 }
 
-// `n` slabs across the longer of axes j and k, each with `halo` planes of context either side.
+// `n` slabs across axis j or k, each with `halo` planes of context either side. Context along k
+// costs about half as much (the engine computes it only as far as the wanted planes need), so k
+// is taken unless j is more than twice as long.
 export function splitSlabs(p, n, halo) {
   const [ni, nj, nk] = p.dims;
-  const axis = nk > nj ? 2 : 1;
+  const axis = 2 * nk >= nj ? 2 : 1;
   const { inner, count, outer } = layout(p.dims, axis);
   const slabs = [];
   for (let i = 0; i < n; i++) {
@@ -176,7 +177,9 @@ export function splitSlabs(p, n, halo) {
     const data = new Float32Array(inner * rows * outer);
     for (let o = 0; o < outer; o++) data.set(p.data.subarray(inner * (start + count * o), inner * (end + count * o)), inner * rows * o);
     const dims = axis === 2 ? [ni, nj, rows] : [ni, rows, nk];
-    slabs.push({ axis, core, start, rows, parts: { ...p, dims, data } });
+    // Along k the engine computes the context planes only as far as the wanted ones need.
+    const planes = axis === 2 ? [core[0] - start, core[1] - start] : [0, nk];
+    slabs.push({ axis, core, start, rows, planes, parts: { ...p, dims, data } });
   }
   return slabs;
 }

@@ -51,7 +51,7 @@ impl ColumnPlan {
     pub fn work(&self, net: &CpuNet, dims: [usize; 3]) -> Work {
         let mut total = Work::default();
         for tile in self.columns(dims) {
-            let w = stream::planned_work(net, Column::of(&tile));
+            let w = stream::planned_work(net, Column::of(&tile, [0, dims[2]]));
             total.computed += w.computed;
             total.needed += w.needed;
         }
@@ -84,9 +84,29 @@ pub fn run(
     plan: ColumnPlan,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Volume> {
+    run_planes(net, input, plan, [0, input.dims[2]], progress)
+}
+
+/// [`run`] for a slab of a larger volume of which only the planes `[k0, k1)` along k are
+/// wanted (the others are context, and come out as zeros): each tensor is computed only as
+/// far beyond them as the layers after it need, so a slab's context costs about half of what
+/// a whole run over it would.
+pub fn run_planes(
+    net: &CpuNet,
+    input: &Volume,
+    plan: ColumnPlan,
+    [k0, k1]: [usize; 2],
+    progress: &mut dyn FnMut(Progress) -> bool,
+) -> Result<Volume> {
     let dims = input.dims;
     if dims.contains(&0) {
         return Err(Error::Invalid("the volume is empty".into()));
+    }
+    if k0 >= k1 || k1 > dims[2] {
+        return Err(Error::Invalid(format!(
+            "planes {k0}..{k1} wanted of a volume with {} along k",
+            dims[2]
+        )));
     }
     let columns = plan.columns(dims);
     let steps = dims[2] + net.schedule.depth;
@@ -98,7 +118,7 @@ pub fn run(
     let mut voxels_before = 0;
     for (n, tile) in columns.iter().enumerate() {
         let block = tiles::extract(input, tile);
-        let col = Column::of(tile);
+        let col = Column::of(tile, [k0, k1]);
         let mut report = |done: usize| {
             progress(Progress {
                 tiles_done: n + usize::from(done == steps),

@@ -6,7 +6,8 @@
 //! Nothing is computed twice along z (no halo there), and memory is a few planes per tensor
 //! instead of whole volumes. Across x and y each tensor is computed only as far out as the
 //! layers after it need (its margin: the convolutions still to come), so the column's halo
-//! costs little.
+//! costs little. The same holds along z when only some planes are wanted (a slab of a volume
+//! split among the page's workers): each tensor is computed only that far beyond them.
 
 use super::kernel::{self, Epilogue, Inputs, Region};
 use super::net::{CpuNet, Layer, TensorId};
@@ -56,23 +57,25 @@ impl Schedule {
     }
 }
 
-/// A column: `dims` = [nx, ny, nz] voxels of the tile (x fastest), and the core rectangle
-/// `[x0, x1) x [y0, y1)` whose results are wanted.
+/// A column: `dims` = [nx, ny, nz] voxels of the tile (x fastest), and the core box
+/// `[x0, x1) x [y0, y1) x [z0, z1)` whose results are wanted.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
     pub dims: [usize; 3],
-    pub core: [[usize; 2]; 2],
+    pub core: [[usize; 2]; 3],
 }
 
 impl Column {
-    /// The column of a tile from `tiles::plan_axes` (whole along k).
-    pub fn of(tile: &crate::tiles::Tile) -> Self {
+    /// The column of a tile from `tiles::plan_axes` (whole along k), of which the planes
+    /// `core_z` are wanted.
+    pub fn of(tile: &crate::tiles::Tile, core_z: [usize; 2]) -> Self {
+        let [x, y] = [0, 1].map(|a| {
+            let start = tile.core_start[a] - tile.read_start[a];
+            [start, start + tile.core_size[a]]
+        });
         Self {
             dims: tile.read_size,
-            core: [0, 1].map(|a| {
-                let start = tile.core_start[a] - tile.read_start[a];
-                [start, start + tile.core_size[a]]
-            }),
+            core: [x, y, core_z],
         }
     }
 }
@@ -129,9 +132,10 @@ pub fn run_column(
             }
         }
         for layer in &net.layers {
+            let [z0, z1] = z_range(schedule, col, layer.output);
             let Some(z) = t
                 .checked_sub(schedule.lags[layer.output])
-                .filter(|&z| z < nz)
+                .filter(|z| (z0..z1).contains(z))
             else {
                 continue;
             };
@@ -179,7 +183,7 @@ pub fn run_column(
 fn region(schedule: &Schedule, col: Column, t: TensorId) -> Region {
     let margin = schedule.depth - schedule.lags[t];
     let [nx, ny, _] = col.dims;
-    let [[x0, x1], [y0, y1]] = col.core;
+    let [[x0, x1], [y0, y1], _] = col.core;
     Region {
         nx,
         x0: x0.saturating_sub(margin),
@@ -189,21 +193,29 @@ fn region(schedule: &Schedule, col: Column, t: TensorId) -> Region {
     }
 }
 
+/// The planes `[z0, z1)` of tensor `t` a column computes: the wanted ones, widened by one for
+/// each convolution still to come after `t` (which reads a plane either side), within the column.
+fn z_range(schedule: &Schedule, col: Column, t: TensorId) -> [usize; 2] {
+    let margin = schedule.depth - schedule.lags[t];
+    let [z0, z1] = col.core[2];
+    [z0.saturating_sub(margin), (z1 + margin).min(col.dims[2])]
+}
+
 /// Voxel-convolutions a column computes, and those its core needs.
 pub fn planned_work(net: &CpuNet, col: Column) -> Work {
-    let nz = col.dims[2] as u64;
-    let [[x0, x1], [y0, y1]] = col.core;
+    let [[x0, x1], [y0, y1], [z0, z1]] = col.core;
     let computed = net
         .layers
         .iter()
         .map(|l| {
             let r = region(&net.schedule, col, l.output);
-            ((r.x1 - r.x0) * (r.y1 - r.y0)) as u64 * nz
+            let [a, b] = z_range(&net.schedule, col, l.output);
+            ((r.x1 - r.x0) * (r.y1 - r.y0) * (b - a)) as u64
         })
         .sum();
     Work {
         computed,
-        needed: ((x1 - x0) * (y1 - y0)) as u64 * nz * net.layers.len() as u64,
+        needed: ((x1 - x0) * (y1 - y0) * (z1 - z0)) as u64 * net.layers.len() as u64,
     }
 }
 

@@ -347,3 +347,58 @@ fn a_whole_knee_recomputes_little_within_the_default_budget() {
         assert!(plan.column_bytes(&net, dims) <= DEFAULT_MEMORY_BUDGET);
     }
 }
+
+#[test]
+fn wanted_planes_equal_the_whole_run_there_for_less_work() {
+    // A slab of a volume split among workers: only planes k0..k1 are wanted. They must come out
+    // as a whole run gives them (the same arithmetic), the others as zeros, with less computed.
+    let cfg = SrNetConfig {
+        blocks: 2,
+        channels: 16,
+        residual_scale: 0.2,
+        planar: false,
+    };
+    let net = random_net(cfg);
+    let dims = [11, 9, 23];
+    let mut rng = Lcg(5);
+    let data: Vec<f32> = (0..dims.iter().product()).map(|_| rng.next()).collect();
+    let input = Volume::from_data(dims, [1.0; 3], data);
+    for core in [64, 4] {
+        let plan = ColumnPlan {
+            core,
+            halo: cfg.receptive_radius(),
+        };
+        let whole = run(&net, &input, plan, &mut |_| true).unwrap();
+        let plane = dims[0] * dims[1];
+        for [k0, k1] in [[7, 16], [0, 5], [20, 23], [0, 23]] {
+            let part = run_planes(&net, &input, plan, [k0, k1], &mut |_| true).unwrap();
+            for k in 0..dims[2] {
+                let (a, b) = (
+                    &part.data[k * plane..][..plane],
+                    &whole.data[k * plane..][..plane],
+                );
+                if (k0..k1).contains(&k) {
+                    assert_eq!(a, b, "plane {k} of {k0}..{k1}, core {core}");
+                } else {
+                    assert!(a.iter().all(|&v| v == 0.0), "plane {k} outside {k0}..{k1}");
+                }
+            }
+        }
+    }
+    // The work a slab saves: its context planes are computed only as far as needed.
+    let plan = ColumnPlan {
+        core: 64,
+        halo: cfg.receptive_radius(),
+    };
+    let col = |z| stream::Column {
+        dims,
+        core: [[0, dims[0]], [0, dims[1]], z],
+    };
+    let whole = stream::planned_work(&net, col([0, 23]));
+    let part = stream::planned_work(&net, col([7, 16]));
+    assert_eq!(part.needed * 23, whole.needed * 9);
+    assert!(part.computed < whole.computed && part.computed > part.needed);
+    // Planes that are not in the volume are refused, not a panic.
+    assert!(run_planes(&net, &input, plan, [5, 24], &mut |_| true).is_err());
+    assert!(run_planes(&net, &input, plan, [5, 5], &mut |_| true).is_err());
+}
