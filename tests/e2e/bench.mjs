@@ -14,6 +14,7 @@
 // Weights: the page's default (www/weights/index.json), or MRISR_E2E_WEIGHTS (a folder).
 // Each engine runs once untimed (warm-up), then --repeat times. Prints a markdown table: median seconds and voxels/s per engine, and each as a ratio of the
 // first row. Only the ratios mean anything off a GPU: SwiftShader's "WebGPU" runs on the CPU.
+// Then the peak resident memory of the tab's renderer process (Linux), over all runs.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,7 +39,7 @@ const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timePage(pkgDir, backends) {
   const srv = await serve(path.join(repo, 'www'), { weightsDir, pkgDir });
-  const { page, phase, close } = await launch({ timeout: 600000 });
+  const { page, phase, close, peakMemory } = await launch({ timeout: 600000 });
   try {
     await openSeries(page, phase, srv.port, dicomDir);
     // Engines the worker knows but the menu does not offer (a test build's) are added to it.
@@ -73,7 +74,7 @@ async function timePage(pkgDir, backends) {
         dims = (await page.evaluate(() => document.querySelector('#sr-status').textContent)).match(/(\d+) × (\d+) × (\d+) voxels/).slice(1).map(Number);
       }
     }
-    return { times, dims };
+    return { times, dims, peak: peakMemory() };
   } finally {
     await close();
     await srv.close();
@@ -114,4 +115,5 @@ for (const [name, ts] of rows) {
   const m = median(ts);
   console.log(`| ${name} | ${m.toFixed(2)} | ${Math.round(voxels / m)} | ${(m / base).toFixed(2)} |`);
 }
+if (main.peak) console.log(`\npeak resident memory of the tab's renderer process (page and workers, VmHWM): ${(main.peak / 2 ** 20).toFixed(0)} MiB`);
 fs.rmSync(out, { recursive: true, force: true });

@@ -29,7 +29,27 @@ export async function launch({ timeout = 180000, viewport = { width: 1440, heigh
     await ctx.close();
     fs.rmSync(profile, { recursive: true, force: true });
   };
-  return { ctx, page, phase, close };
+  return { ctx, page, phase, close, peakMemory: () => rendererPeakMemory(profile) };
+}
+
+// Peak resident memory (bytes, Linux's VmHWM) of the largest renderer process of the Chromium
+// started with `profile` (its processes carry --user-data-dir): the tab and its Web Workers
+// live in one renderer, so this is what the page cost the machine at its peak. null where
+// /proc cannot tell (not Linux).
+export function rendererPeakMemory(profile) {
+  let peak = null;
+  let pids;
+  try { pids = fs.readdirSync('/proc').filter(d => /^\d+$/.test(d)); } catch { return null; }
+  for (const pid of pids) {
+    try {
+      // Chromium rewrites its command line as one string (arguments joined by spaces).
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+      if (!cmd.includes('--type=renderer') || !cmd.includes(`--user-data-dir=${profile}`)) continue;
+      const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
+      if (m) peak = Math.max(peak ?? 0, +m[1] * 1024);
+    } catch { /* the process ended meanwhile */ }
+  }
+  return peak;
 }
 
 // Opens the page served on `port`, picks the DICOM folder `dicomDir`, loads its first series
