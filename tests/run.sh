@@ -19,6 +19,10 @@ MRISR_REQUIRE_WGPU=1 cargo test --no-fail-fast
 # members as above, not `-p mrisr`: mrisr alone unifies its dependencies' features differently
 # (no trainer), and cargo then built burn and about 50 other crates a second time.
 MRISR_SIMD=v3 cargo test -q --lib engine
+# io::zip (the page's download) is behind mrisr's `zip` feature, off in the native build above:
+# the zip crate would change memchr's features there and rebuild burn (mrisr/Cargo.toml). Its
+# tests in a build without burn (about 4 CPU-minutes cold).
+cargo test -q -p mrisr --no-default-features --features zip --lib io::zip
 
 stamp "mrisr library for wasm32-unknown-unknown"
 env_file="${MRISR_WASM_ENV:-}"

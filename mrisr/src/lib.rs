@@ -13,6 +13,7 @@ pub mod adapt;
 pub mod degrade;
 pub mod engine;
 pub mod error;
+pub mod geometry;
 pub mod io;
 pub mod metrics;
 pub mod model;
@@ -22,6 +23,7 @@ pub mod resample;
 pub mod scan;
 pub mod task;
 pub mod tiles;
+pub mod view;
 pub mod volume;
 
 #[cfg(feature = "nn")]

@@ -34,7 +34,41 @@ pub struct Metadata {
     pub slice_thickness_mm: Option<f64>,
     /// DICOM attributes of the source series that a derived series must keep (patient, study,
     /// frame of reference...). `None` for volumes that did not come from DICOM.
-    pub dicom: Option<crate::io::dicom::SourceAttributes>,
+    pub dicom: Option<SourceAttributes>,
+}
+
+/// DICOM attributes of a source series that a derived series keeps (patient, study, frame of
+/// reference, ...), stored as (group, element, VR, value) so a writer can copy them verbatim.
+/// Multi-valued attributes keep DICOM's backslash separator in `value`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceAttributes {
+    pub elements: Vec<(u16, u16, String, String)>,
+    /// The source images of the volume, one per slice, for the derived series' Source Image
+    /// and Referenced Series sequences.
+    #[serde(default)]
+    pub images: Vec<SourceImage>,
+}
+
+/// One source image (a file, or a frame of a multi-frame file) and the plane it covers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceImage {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// 1-based frame number in a multi-frame file.
+    pub frame: Option<u32>,
+    /// A point of the image plane and its unit normal, patient coordinates (LPS, mm).
+    pub position: [f64; 3],
+    pub normal: [f64; 3],
+}
+
+impl SourceAttributes {
+    /// The value of attribute (group, element), if kept.
+    pub fn get(&self, group: u16, element: u16) -> Option<&str> {
+        self.elements
+            .iter()
+            .find(|e| e.0 == group && e.1 == element)
+            .map(|e| e.3.as_str())
+    }
 }
 
 /// A 3D scalar volume: f32 voxels, their grid and their position in patient space.
@@ -112,8 +146,14 @@ impl Volume {
 
     /// RAS+ mm position of voxel `(i, j, k)` (fractional indices allowed).
     pub fn world(&self, ijk: [f64; 3]) -> [f64; 3] {
-        let a = &self.affine;
-        std::array::from_fn(|r| a[r][0] * ijk[0] + a[r][1] * ijk[1] + a[r][2] * ijk[2] + a[r][3])
+        crate::geometry::transform(&self.affine, ijk)
+    }
+
+    /// Voxel index (fractional) of RAS+ mm point `xyz`: the inverse of [`Volume::world`];
+    /// `None` when the affine is singular.
+    pub fn voxel(&self, xyz: [f64; 3]) -> Option<[f64; 3]> {
+        crate::geometry::invert_affine(&self.affine)
+            .map(|inv| crate::geometry::transform(&inv, xyz))
     }
 
     /// Recomputes `spacing` from the affine's column lengths.
@@ -282,6 +322,7 @@ mod tests {
         assert_eq!(c.dims, [2, 2, 3]);
         assert_eq!(c.get(1, 1, 2), v.get(2, 3, 5));
         assert_eq!(c.world([1.0, 1.0, 2.0]), v.world([2.0, 3.0, 5.0]));
+        assert_eq!(c.voxel(v.world([2.0, 3.0, 5.0])), Some([1.0, 1.0, 2.0]));
         assert_eq!(center_crop(&v, [2, 3, 4]).get(0, 0, 0), v.get(1, 1, 1));
     }
 

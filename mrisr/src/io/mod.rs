@@ -1,8 +1,11 @@
-//! Reading and writing volumes: DICOM series (in and out) and NIfTI-1.
+//! Reading and writing volumes: DICOM series (in and out, and zipped for a download) and
+//! NIfTI-1.
 
 pub mod bids;
 pub mod dicom;
 pub mod nifti;
+#[cfg(feature = "zip")]
+pub mod zip;
 
 /// Writes `bytes` to `path` through a temporary file beside it (`path` + `.partial`), renamed
 /// into place: an interrupted run leaves the old file or the new one, never half of one.

@@ -24,6 +24,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use nifti::{Endianness, NiftiError, NiftiHeader};
 
+use crate::geometry::{det3, nearest_rotation};
 use crate::volume::{Affine, Metadata, Volume};
 use crate::{Error, Result};
 
@@ -712,51 +713,6 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small 3x3 linear algebra
-
-fn det3(m: &[[f64; 3]; 3]) -> f64 {
-    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
-        - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
-}
-
-/// Inverse transpose of a 3x3 matrix (cofactors / determinant).
-fn inv_transpose(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    let d = det3(m);
-    if d.abs() < 1e-300 || !d.is_finite() {
-        return None;
-    }
-    let c =
-        |r0: usize, c0: usize, r1: usize, c1: usize| m[r0][c0] * m[r1][c1] - m[r0][c1] * m[r1][c0];
-    Some([
-        [c(1, 1, 2, 2) / d, -c(1, 0, 2, 2) / d, c(1, 0, 2, 1) / d],
-        [-c(0, 1, 2, 2) / d, c(0, 0, 2, 2) / d, -c(0, 0, 2, 1) / d],
-        [c(0, 1, 1, 2) / d, -c(0, 0, 1, 2) / d, c(0, 0, 1, 1) / d],
-    ])
-}
-
-/// The orthogonal factor of the polar decomposition (Newton iteration), for a matrix with a
-/// positive determinant: the rotation closest to `m` in the Frobenius norm.
-fn nearest_rotation(mut m: [[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
-    for _ in 0..100 {
-        let it = inv_transpose(&m)?;
-        let mut next = [[0.0; 3]; 3];
-        let mut change = 0.0f64;
-        for r in 0..3 {
-            for c in 0..3 {
-                next[r][c] = 0.5 * (m[r][c] + it[r][c]);
-                change = change.max((next[r][c] - m[r][c]).abs());
-            }
-        }
-        m = next;
-        if change < 1e-15 {
-            break;
-        }
-    }
-    Some(m)
 }
 
 #[cfg(test)]

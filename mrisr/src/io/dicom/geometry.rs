@@ -8,41 +8,8 @@
 
 use crate::Affine;
 
-pub(crate) type V3 = [f64; 3];
-
-pub(crate) fn dot(a: V3, b: V3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-
-pub(crate) fn cross(a: V3, b: V3) -> V3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-pub(crate) fn norm(a: V3) -> f64 {
-    dot(a, a).sqrt()
-}
-
-pub(crate) fn sub(a: V3, b: V3) -> V3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-pub(crate) fn add_scaled(a: V3, b: V3, s: f64) -> V3 {
-    [a[0] + b[0] * s, a[1] + b[1] * s, a[2] + b[2] * s]
-}
-
-pub(crate) fn scale(a: V3, s: f64) -> V3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
-
-/// Unit vector, or None for a zero / non-finite one.
-pub(crate) fn unit(a: V3) -> Option<V3> {
-    let n = norm(a);
-    (n.is_finite() && n > 1e-6).then(|| scale(a, 1.0 / n))
-}
+// The vector helpers live in `crate::geometry`; re-exported for this reader's modules.
+pub(crate) use crate::geometry::{V3, add_scaled, cross, dot, norm, scale, sub, unit};
 
 /// RAS affine of the natural grid from LPS columns: i step, j step, k step and origin.
 pub(crate) fn natural_affine(col_i: V3, col_j: V3, col_k: V3, origin: V3) -> Affine {

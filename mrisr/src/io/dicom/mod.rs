@@ -145,39 +145,9 @@ pub struct Series {
     pub(crate) plan: series::Plan,
 }
 
-/// DICOM attributes of a source series that a derived series keeps (patient, study, frame of
-/// reference, ...), stored as (group, element, VR, value) so a writer can copy them verbatim.
-/// Multi-valued attributes keep DICOM's backslash separator in `value`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SourceAttributes {
-    pub elements: Vec<(u16, u16, String, String)>,
-    /// The source images of the volume, one per slice, for the derived series' Source Image
-    /// and Referenced Series sequences.
-    #[serde(default)]
-    pub images: Vec<SourceImage>,
-}
-
-/// One source image (a file, or a frame of a multi-frame file) and the plane it covers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SourceImage {
-    pub sop_class_uid: String,
-    pub sop_instance_uid: String,
-    /// 1-based frame number in a multi-frame file.
-    pub frame: Option<u32>,
-    /// A point of the image plane and its unit normal, patient coordinates (LPS, mm).
-    pub position: [f64; 3],
-    pub normal: [f64; 3],
-}
-
-impl SourceAttributes {
-    /// The value of attribute (group, element), if kept.
-    pub fn get(&self, group: u16, element: u16) -> Option<&str> {
-        self.elements
-            .iter()
-            .find(|e| e.0 == group && e.1 == element)
-            .map(|e| e.3.as_str())
-    }
-}
+// Kept with the volume's metadata (crate::volume); re-exported where the reader and writer
+// look for them.
+pub use crate::volume::{SourceAttributes, SourceImage};
 
 /// Full error text of a library error and its sources (dicom-rs nests the useful part).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
