@@ -10,6 +10,8 @@
 //! wasm32-unknown-unknown.
 
 pub mod adapt;
+#[cfg(feature = "args")]
+pub mod args;
 pub mod degrade;
 pub mod engine;
 pub mod error;

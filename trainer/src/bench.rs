@@ -9,6 +9,7 @@ use anyhow::Context;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use clap::Args;
+use mrisr::args::TileArgs;
 use mrisr::degrade::Degradation;
 use mrisr::infer::{TileOptions, block_on, run_tiled};
 use mrisr::model::card::{Preset, SrNetConfig};
@@ -17,13 +18,15 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::data::{Named, make_pairs};
-use crate::device::{self, BackendChoice};
+use crate::device::DeviceArgs;
 use crate::perceptual::Vgg16Features;
-use crate::train::{PERCEPTUAL_WEIGHT, batch, loss_kind, training_loss};
+use crate::train::{PERCEPTUAL_WEIGHT, batch, training_loss};
+use crate::train_args::Loss;
 
 #[derive(Args, Clone)]
 pub struct BenchArgs {
-    /// High-resolution volume to crop from (NIfTI).
+    /// High-resolution volume to crop from (NIfTI). The default is the knee in this
+    /// repository's data beside the clone (../shared/data); elsewhere, pass any isotropic scan.
     #[arg(long, default_value = "../shared/data/ref/knee_dess_echo1.nii.gz")]
     volume: PathBuf,
     /// Edge of the centred crop that is super-resolved (its voxels are the output voxels).
@@ -31,8 +34,13 @@ pub struct BenchArgs {
     edge: usize,
     #[arg(long, value_delimiter = ',', default_value = "tiny,fast,seed")]
     presets: Vec<Preset>,
-    #[arg(long, value_delimiter = ',', default_value = "mse,perceptual", value_parser = ["mse", "perceptual"])]
-    losses: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mse,perceptual"
+    )]
+    losses: Vec<Loss>,
     /// Timed repetitions of each inference (after one untimed warm-up); the median is reported.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -44,19 +52,19 @@ pub struct BenchArgs {
     block: usize,
     #[arg(long, default_value_t = 4)]
     batch: usize,
-    /// Largest inference tile (voxels, halo included), as `mrisr upscale --max-tile-voxels`.
-    #[arg(long, default_value_t = 96 * 96 * 96)]
-    max_tile_voxels: usize,
+    #[command(flatten)]
+    tiles: TileArgs,
     /// The device's peak dense FP32 TFLOP/s, to print the fraction of it reached.
     #[arg(long)]
     peak_tflops: Option<f64>,
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendChoice,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// A Python with PyTorch: runs the PyTorch peer (`--peer`) on the same presets, edge,
     /// block and batch in the same run, and prints its rows and the ratios.
     #[arg(long)]
     torch_python: Option<PathBuf>,
-    /// The PyTorch peer script (this repository's runs: ../shared/tools/peers/peer_torch.py).
+    /// The PyTorch peer script: the default is this repository's (../shared/tools beside the
+    /// clone); elsewhere, pass the path of peer_torch.py.
     #[arg(long, default_value = "../shared/tools/peers/peer_torch.py")]
     peer: PathBuf,
     /// Device for the PyTorch peer (cpu or cuda).
@@ -143,7 +151,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.edge,
         args.block
     );
-    let (device, line) = device::select(args.backend)?;
+    let (device, line) = args.device.select()?;
     let hr = mrisr::io::nifti::read_nifti_volume(&args.volume)
         .with_context(|| format!("reading {}", args.volume.display()))?;
     let deg: Degradation = "slices:2".parse().expect("a valid degradation");
@@ -206,7 +214,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let cfg = preset.config();
         // Random (not zero) tail: the work is the same, and nothing can be skipped.
         let net = cfg.init_with(&device, false);
-        let opts = TileOptions::for_net(&cfg, args.max_tile_voxels);
+        let opts = TileOptions::for_net(&cfg, args.tiles.max_tile_voxels);
         let times: Vec<f64> = (0..args.repeat + 1)
             .map(|_| {
                 let t = Instant::now();
@@ -229,11 +237,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let card = mrisr::model::ModelCard::new(preset.name(), cfg, deg.clone());
         let bytes = mrisr::model::weights::save(&net, &card)?;
         let (cpu, _) = mrisr::engine::CpuNet::from_weight_file("bench", &bytes)?;
-        let plan = mrisr::engine::ColumnPlan::for_budget(
-            &cpu,
-            input.dims,
-            mrisr::engine::DEFAULT_MEMORY_BUDGET,
-        );
+        let plan =
+            mrisr::engine::ColumnPlan::for_budget(&cpu, input.dims, args.tiles.memory_bytes());
         let work = plan.work(&cpu, input.dims);
         let times: Vec<f64> = (0..args.repeat + 1)
             .map(|_| {
@@ -285,14 +290,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         crop.dims
     );
     let ad = device.clone().autodiff();
-    let vgg = if args.losses.iter().any(|l| l == "perceptual") {
+    let vgg = if args.losses.contains(&Loss::Perceptual) {
         Some(Vgg16Features::load(&ad)?)
     } else {
         None
     };
     for preset in &args.presets {
-        for loss_name in &args.losses {
-            let loss_kind = loss_kind(loss_name, PERCEPTUAL_WEIGHT);
+        for &loss in &args.losses {
+            let loss_kind = loss.kind(PERCEPTUAL_WEIGHT);
             let cfg = preset.config();
             let mut net = cfg.init_with(&ad, false);
             let mut optim = AdamConfig::new().init();
@@ -315,7 +320,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             // Forward + backward of the network is about three forwards (VGG not counted).
             let gflops = 6.0 * cfg.macs_per_voxel() as f64 * block_voxels * samples / 1e9;
             println!(
-                "| training, {loss_name}, {} ({}³ blocks, batch {}) | {} | {:.0} ({:.2} samples/s) | {:.1} | {:.1} |{}",
+                "| training, {}, {} ({}³ blocks, batch {}) | {} | {:.0} ({:.2} samples/s) | {:.1} | {:.1} |{}",
+                loss.name(),
                 convolutions(&device, cfg),
                 args.block,
                 args.batch,
@@ -326,7 +332,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 gflops,
                 peak(gflops)
             );
-            if loss_name == "mse" {
+            if loss == Loss::Mse {
                 train_rates.push((preset.name(), samples));
             }
         }

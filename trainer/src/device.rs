@@ -15,6 +15,21 @@ pub enum BackendChoice {
     Cpu,
 }
 
+/// The compute device flag, shared by every subcommand.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct DeviceArgs {
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendChoice,
+}
+
+impl DeviceArgs {
+    /// The device and a line describing it (see [`select`]).
+    pub fn select(self) -> anyhow::Result<(Device, String)> {
+        select(self.backend)
+    }
+}
+
 /// The device and a line describing it.
 pub fn select(choice: BackendChoice) -> anyhow::Result<(Device, String)> {
     match choice {

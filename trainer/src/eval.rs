@@ -9,12 +9,13 @@ use anyhow::Context;
 use clap::Args;
 use image::{ImageBuffer, Luma};
 use mrisr::Volume;
+use mrisr::args::TileArgs;
 use mrisr::model::ModelCard;
 use mrisr::normalize::Normalization;
 use mrisr::pipeline::Network;
 
 use crate::data;
-use crate::device::{self, BackendChoice};
+use crate::device::DeviceArgs;
 
 #[derive(Args, Clone)]
 pub struct EvalArgs {
@@ -31,11 +32,10 @@ pub struct EvalArgs {
     /// Only use a centred cube of this edge from each volume.
     #[arg(long)]
     crop: Option<usize>,
-    /// Largest tile (voxels) sent to a GPU at once (the CPU engine streams instead).
-    #[arg(long, default_value_t = 96 * 96 * 96)]
-    max_tile_voxels: usize,
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendChoice,
+    #[command(flatten)]
+    tiles: TileArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 /// One row of the report.
@@ -49,7 +49,7 @@ pub struct Row {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let (device, line) = device::select(args.backend)?;
+    let (device, line) = args.device.select()?;
     eprintln!("device: {line}");
     // On the CPU, mrisr's engine runs the network (the same voxels as burn, several times
     // faster); elsewhere burn on the selected device.
@@ -61,8 +61,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &w.display().to_string(),
             &bytes,
             (!on_cpu).then_some(&device),
-            mrisr::engine::DEFAULT_MEMORY_BUDGET,
-            args.max_tile_voxels,
+            args.tiles.memory_bytes(),
+            args.tiles.max_tile_voxels,
         )?;
         if let Some((_, _, first)) = models.first() {
             anyhow::ensure!(

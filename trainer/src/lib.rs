@@ -9,3 +9,4 @@ pub mod perceptual;
 pub mod publish;
 pub mod scan_eval;
 pub mod train;
+pub mod train_args;

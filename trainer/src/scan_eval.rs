@@ -16,7 +16,7 @@ use mrisr::pipeline::Network;
 use mrisr::resample::{Method, resample};
 
 use crate::data;
-use crate::device::{self, BackendChoice};
+use crate::device::DeviceArgs;
 
 #[derive(Args, Clone)]
 pub struct ScanEvalArgs {
@@ -56,9 +56,9 @@ pub struct ScanEvalArgs {
     /// Folder for scan-report.md and the figures.
     #[arg(long, default_value = "report-scan")]
     out: PathBuf,
-    /// Device for the learning (the CPU engine runs the networks on the CPU).
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendChoice,
+    // The device for the learning (the CPU engine runs the networks on the CPU).
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 /// One row of the report.
@@ -73,7 +73,7 @@ struct Row {
 }
 
 pub fn run(args: ScanEvalArgs) -> anyhow::Result<()> {
-    let (device, line) = device::select(args.backend)?;
+    let (device, line) = args.device.select()?;
     eprintln!("device for learning: {line}");
     let generic = std::fs::read(&args.generic)
         .with_context(|| format!("reading {}", args.generic.display()))?;

@@ -343,14 +343,6 @@ impl Trainer {
 /// Default weight of the perceptual term (`--perceptual-weight`).
 pub const PERCEPTUAL_WEIGHT: f32 = 0.01;
 
-/// The loss named on the command line: `mse` or `perceptual` (with `weight`).
-pub fn loss_kind(name: &str, weight: f32) -> LossKind {
-    match name {
-        "perceptual" => LossKind::Perceptual { weight },
-        _ => LossKind::Mse,
-    }
-}
-
 /// The loss of one batch: MSE, plus the weighted VGG16 feature distance for a perceptual run
 /// (`vgg` must then be given).
 pub fn training_loss(

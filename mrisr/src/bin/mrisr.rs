@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use mrisr::Volume;
+use mrisr::args::TileArgs;
 use mrisr::io::dicom;
 use mrisr::io::nifti;
 
@@ -62,12 +63,8 @@ enum Command {
         /// Compute device.
         #[arg(long, value_enum, default_value = "cpu")]
         device: DeviceArg,
-        /// burn devices (wgpu, burn-cpu): largest tile (voxels, halo included) sent at once.
-        #[arg(long, default_value_t = 96 * 96 * 96)]
-        max_tile_voxels: usize,
-        /// CPU engine: memory for its plane buffers, in MiB (wider columns, less recomputation).
-        #[arg(long, default_value_t = mrisr::engine::DEFAULT_MEMORY_BUDGET >> 20)]
-        memory_mib: usize,
+        #[command(flatten)]
+        tiles: TileArgs,
         /// CPU engine: threads (default: one per CPU core).
         #[arg(long)]
         threads: Option<usize>,
@@ -184,8 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             model,
             pick,
             device,
-            max_tile_voxels,
-            memory_mib,
+            tiles,
             threads,
             axis,
             adapt,
@@ -221,13 +217,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     eprintln!("wrote the learned weights to {}", path.display());
                 }
                 let name = "the weights learned from this scan";
-                let upscaler =
-                    Upscaler::new(name, &learned, device, max_tile_voxels, memory_mib << 20)?;
+                let upscaler = Upscaler::new(name, &learned, device, tiles)?;
                 let result = upscaler.run(&volume, axis)?;
                 let done = mrisr::io::bids::what_was_done(&upscaler.card, &volume, &result);
                 return save(&result, &output, Some(done));
             }
-            let upscaler = Upscaler::new(&name, &bytes, device, max_tile_voxels, memory_mib << 20)?;
+            let upscaler = Upscaler::new(&name, &bytes, device, tiles)?;
             if all {
                 return upscale_all(&upscaler, &input, &output, axis);
             }
@@ -348,13 +343,7 @@ struct Upscaler {
 }
 
 impl Upscaler {
-    fn new(
-        name: &str,
-        bytes: &[u8],
-        device: DeviceArg,
-        max_tile_voxels: usize,
-        memory: usize,
-    ) -> anyhow::Result<Self> {
+    fn new(name: &str, bytes: &[u8], device: DeviceArg, tiles: TileArgs) -> anyhow::Result<Self> {
         let device = match device {
             DeviceArg::Cpu => None,
             DeviceArg::BurnCpu => Some(burn::tensor::Device::flex()),
@@ -362,8 +351,13 @@ impl Upscaler {
                 burn::tensor::DeviceKind::DefaultDevice,
             )),
         };
-        let (net, card) =
-            mrisr::pipeline::Network::load(name, bytes, device.as_ref(), memory, max_tile_voxels)?;
+        let (net, card) = mrisr::pipeline::Network::load(
+            name,
+            bytes,
+            device.as_ref(),
+            tiles.memory_bytes(),
+            tiles.max_tile_voxels,
+        )?;
         eprintln!(
             "model: {} ({}), undoes {}",
             card.name,
