@@ -68,17 +68,26 @@ pub fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Named>> {
     Ok(out)
 }
 
+/// The NIfTI files under `dir`, depth first in name order. Symbolic links are followed; a link
+/// back to a folder above it is skipped with a warning instead of being walked forever.
 fn collect_nifti(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect_nifti(&p, out)?;
-        } else if is_nifti(&p) {
-            out.push(p);
+    let walk = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name();
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.loop_ancestor().is_some() => {
+                eprintln!("warning: skipping {e}");
+                continue;
+            }
+            Err(e) => {
+                let at = e.path().unwrap_or(dir).to_path_buf();
+                return Err(e).with_context(|| format!("reading {}", at.display()));
+            }
+        };
+        if !entry.file_type().is_dir() && is_nifti(entry.path()) {
+            out.push(entry.into_path());
         }
     }
     Ok(())
@@ -307,4 +316,28 @@ pub fn choose_pair<'a>(pairs: &'a [Pair], rng: &mut impl Rng) -> &'a Pair {
     pairs
         .choose_weighted(rng, |p| p.corners.len() as f64)
         .expect("pairs is never empty")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nifti_files_are_found_in_name_order_past_a_symlink_loop() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = tmp.path().join("a");
+        std::fs::create_dir_all(a.join("b")).unwrap();
+        for f in ["a/y.nii.gz", "a/b/x.nii", "a/notes.txt", "z.nii"] {
+            std::fs::write(tmp.path().join(f), b"").unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&a, a.join("b/loop")).unwrap();
+        let mut found = Vec::new();
+        collect_nifti(tmp.path(), &mut found).unwrap();
+        let rel: Vec<_> = found
+            .iter()
+            .map(|p| p.strip_prefix(tmp.path()).unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(rel, ["a/b/x.nii", "a/y.nii.gz", "z.nii"]);
+    }
 }
