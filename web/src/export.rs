@@ -2,13 +2,13 @@
 //! DICOM series in a zip.
 
 use mrisr::io::bids;
-use mrisr::io::dicom::{WriteOptions, write_series};
+use mrisr::io::dicom::WriteOptions;
 use mrisr::io::nifti::write_nifti_bytes;
+use mrisr::io::zip::{DateTime, date_time, dicom_series_zip};
 use mrisr::model::ModelCard;
 use wasm_bindgen::prelude::*;
 
 use crate::handle::VolumeHandle;
-use crate::zip::{DateTime, date_time, write_stored};
 use crate::{js_error, lib_error};
 
 #[wasm_bindgen]
@@ -60,20 +60,7 @@ impl VolumeHandle {
             series_number: None,
             uid_seed,
         };
-        let files = write_series(&self.vol, &opts).map_err(lib_error)?;
-        let folder = folder.trim_matches('/');
-        let files: Vec<(String, Vec<u8>)> = files
-            .into_iter()
-            .map(|(name, bytes)| {
-                let name = if folder.is_empty() {
-                    name
-                } else {
-                    format!("{folder}/{name}")
-                };
-                (name, bytes)
-            })
-            .collect();
-        write_stored(&files, now()).map_err(js_error)
+        dicom_series_zip(&self.vol, &opts, folder, now()).map_err(lib_error)
     }
 }
 

@@ -4,6 +4,7 @@
 //! parts (`dims`, `spacing`, `affine`, voxels as a transferable `Float32Array`, metadata as JSON):
 //! [`VolumeHandle::to_parts`] on one side, [`VolumeHandle::from_parts`] on the other.
 
+use mrisr::view::robust_range;
 use mrisr::{Metadata, Volume};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -129,12 +130,9 @@ impl VolumeHandle {
 
     /// Voxel coordinates (fractional) of RAS+ point `(x, y, z)`; NaNs if the affine is singular.
     pub fn voxel(&self, x: f64, y: f64, z: f64) -> Vec<f64> {
-        match invert_affine(&self.vol.affine) {
-            Some(inv) => (0..3)
-                .map(|r| inv[r][0] * x + inv[r][1] * y + inv[r][2] * z + inv[r][3])
-                .collect(),
-            None => vec![f64::NAN; 3],
-        }
+        self.vol
+            .voxel([x, y, z])
+            .map_or(vec![f64::NAN; 3], |ijk| ijk.to_vec())
     }
 
     /// The sub-volume `start .. start + size` (clamped to the volume), in the same patient space.
@@ -146,77 +144,5 @@ impl VolumeHandle {
         let s: [usize; 3] = std::array::from_fn(|a| (start[a] as usize).min(v.dims[a] - 1));
         let n: [usize; 3] = std::array::from_fn(|a| (size[a] as usize).clamp(1, v.dims[a] - s[a]));
         Ok(VolumeHandle::new(mrisr::volume::crop(v, s, n)))
-    }
-}
-
-/// 0.5th and 99.5th percentile of the finite voxels, from a subsample of at most ~1M voxels.
-pub fn robust_range(data: &[f32]) -> (f32, f32) {
-    let step = (data.len() / (1 << 20)).max(1);
-    let mut s: Vec<f32> = data
-        .iter()
-        .step_by(step)
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    if s.is_empty() {
-        return (0.0, 1.0);
-    }
-    s.sort_unstable_by(f32::total_cmp);
-    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
-    let (lo, hi) = (at(0.005), at(0.995));
-    if hi > lo {
-        (lo, hi)
-    } else {
-        (s[0], s[s.len() - 1].max(s[0] + 1.0))
-    }
-}
-
-/// Inverse of a 4x4 affine whose last row is `0 0 0 1`.
-pub fn invert_affine(a: &[[f64; 4]; 4]) -> Option<[[f64; 4]; 4]> {
-    let m = |r: usize, c: usize| a[r][c];
-    let det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1))
-        - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
-        + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
-    if !det.is_finite() || det.abs() < 1e-12 {
-        return None;
-    }
-    let mut inv = [[0.0; 4]; 4];
-    for r in 0..3 {
-        for c in 0..3 {
-            // cofactor of (c, r) / det
-            let (r1, r2) = ((c + 1) % 3, (c + 2) % 3);
-            let (c1, c2) = ((r + 1) % 3, (r + 2) % 3);
-            inv[r][c] = (m(r1, c1) * m(r2, c2) - m(r1, c2) * m(r2, c1)) / det;
-        }
-    }
-    for r in 0..3 {
-        inv[r][3] = -(0..3).map(|c| inv[r][c] * a[c][3]).sum::<f64>();
-    }
-    inv[3][3] = 1.0;
-    Some(inv)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn affine_inverse_round_trips() {
-        let a = [
-            [0.0, -0.9, 0.1, 10.0],
-            [1.2, 0.0, 0.0, -5.0],
-            [0.0, 0.2, 3.0, 7.0],
-            [0.0, 0.0, 0.0, 1.0],
-        ];
-        let inv = invert_affine(&a).unwrap();
-        for p in [[1.0, 2.0, 3.0], [-4.0, 0.5, 9.0]] {
-            let w: Vec<f64> = (0..3)
-                .map(|r| a[r][0] * p[0] + a[r][1] * p[1] + a[r][2] * p[2] + a[r][3])
-                .collect();
-            for r in 0..3 {
-                let back = inv[r][0] * w[0] + inv[r][1] * w[1] + inv[r][2] * w[2] + inv[r][3];
-                assert!((back - p[r]).abs() < 1e-9);
-            }
-        }
     }
 }

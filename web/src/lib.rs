@@ -8,7 +8,9 @@
 //! - [`sr`]: super-resolution on WebGPU or CPU, run inside a Web Worker with progress and cancel;
 //! - [`learn`]: "Learn from this scan": a network learned from the scan's own in-plane detail.
 //!
-//! Errors reach JavaScript as `Error` objects whose message names the file and the reason.
+//! The logic behind them is in `mrisr` (`view`, `geometry`, `io::zip`, the pipeline), where
+//! `tests/run.sh` runs its tests natively; this crate converts between JavaScript and Rust. Errors reach
+//! JavaScript as `Error` objects whose message names the file and the reason.
 
 use wasm_bindgen::prelude::*;
 
@@ -18,7 +20,6 @@ pub mod learn;
 pub mod load;
 pub mod sr;
 pub mod view;
-pub mod zip;
 
 #[wasm_bindgen(start)]
 pub fn start() {
