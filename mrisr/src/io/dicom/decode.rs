@@ -57,8 +57,49 @@ pub(crate) struct RawFrames {
     pub rows: usize,
     pub cols: usize,
     pub frames: usize,
-    pub data: Vec<f32>,
+    pub data: Pixels,
     pub notes: Vec<String>,
+}
+
+/// The samples of [`RawFrames`]: grey values, or 16-bit stored values as read from the file
+/// (the common uncompressed MR image), turned into grey values where they are placed.
+pub(crate) enum Pixels {
+    Grey(Vec<f32>),
+    Stored16(Vec<u16>, Stored),
+}
+
+impl Pixels {
+    pub(crate) fn into_grey(self) -> Vec<f32> {
+        match self {
+            Pixels::Grey(v) => v,
+            Pixels::Stored16(v, s) => v.into_iter().map(|x| s.grey(u32::from(x))).collect(),
+        }
+    }
+}
+
+/// How a stored sample becomes a grey value: its low `bits` bits, sign-extended when `signed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stored {
+    /// 1 to 32.
+    bits: u32,
+    signed: bool,
+}
+
+impl Stored {
+    #[inline]
+    pub(crate) fn grey(self, raw: u32) -> f32 {
+        let v = if self.bits >= 32 {
+            raw
+        } else {
+            raw & ((1u32 << self.bits) - 1)
+        };
+        if self.signed {
+            let shift = 32 - self.bits;
+            ((v << shift) as i32 >> shift) as f32
+        } else {
+            v as f32
+        }
+    }
 }
 
 /// A short human name for a transfer syntax UID.
@@ -92,12 +133,13 @@ pub(crate) fn check_transfer_syntax(uid: &str, decoders: Decoders) -> Result<(),
     }
 }
 
-/// Decodes all frames of a fully read object into raw grey samples.
-pub(crate) fn decode_raw(obj: &DefaultDicomObject) -> Result<RawFrames, String> {
+/// Decodes all frames of a fully read object into raw grey samples (taking uncompressed pixel
+/// data out of the object rather than copying it).
+pub(crate) fn decode_raw(obj: DefaultDicomObject) -> Result<RawFrames, String> {
     decode_raw_with(obj, Decoders::Default)
 }
 
-fn decode_raw_with(obj: &DefaultDicomObject, decoders: Decoders) -> Result<RawFrames, String> {
+fn decode_raw_with(mut obj: DefaultDicomObject, decoders: Decoders) -> Result<RawFrames, String> {
     let ts = obj
         .meta()
         .transfer_syntax()
@@ -105,7 +147,7 @@ fn decode_raw_with(obj: &DefaultDicomObject, decoders: Decoders) -> Result<RawFr
         .to_string();
     check_transfer_syntax(&ts, decoders)?;
     // Refuse absurd sizes before a decoder allocates for them.
-    let info = file_info(obj)?;
+    let info = file_info(&obj)?;
     let want = voxel_count(&[info.rows, info.cols, info.number_of_frames]);
     if want > MAX_VOXELS {
         return Err(format!(
@@ -114,7 +156,7 @@ fn decode_raw_with(obj: &DefaultDicomObject, decoders: Decoders) -> Result<RawFr
         ));
     }
     let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
-        return float_pixel_data(obj, &info);
+        return float_pixel_data(&obj, &info);
     };
     let own = match codec::codec_for(&ts) {
         Some(Codec::Jpeg2000)
@@ -137,12 +179,12 @@ fn decode_raw_with(obj: &DefaultDicomObject, decoders: Decoders) -> Result<RawFr
         );
     }
     if own.is_none()
-        && let Some(raw) = native_grey(obj, &info, pixel_data.value())
+        && let Some(layout) = native_layout(&obj, &info, pixel_data.value())
     {
-        return raw;
+        return native_grey(&mut obj, &layout);
     }
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match own {
-        Some(c) => own_codec(obj, &info, c).map_err(|e| format!("{e} ({})", ts_name(&ts))),
+        Some(c) => own_codec(&obj, &info, c).map_err(|e| format!("{e} ({})", ts_name(&ts))),
         None => obj
             .decode_pixel_data()
             .map_err(|e| {
@@ -207,22 +249,30 @@ fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawF
     grey(&layout, data.len(), |i| data[i])
 }
 
-/// Uncompressed grey 8- or 16-bit pixel data straight from the parsed element (no copy into
-/// dicom-pixeldata's buffer first): the most common MR file. None for anything else.
-fn native_grey(
+/// The layout of uncompressed grey 8- or 16-bit pixel data, the most common MR file, which
+/// [`native_grey`] reads straight from the parsed element. None for anything else.
+fn native_layout(
     obj: &DefaultDicomObject,
     info: &FileInfo,
     value: &DicomValue<InMemDicomObject, InMemFragment>,
-) -> Option<Result<RawFrames, String>> {
+) -> Option<Layout> {
     let ba = get_int(obj, tags::BITS_ALLOCATED)?;
     let pi = get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
     if info.samples_per_pixel != 1 || !matches!(pi.as_str(), "MONOCHROME1" | "MONOCHROME2") {
         return None;
     }
+    let stored = matches!(
+        (ba, value),
+        (16, DicomValue::Primitive(PrimitiveValue::U16(_)))
+            | (8, DicomValue::Primitive(PrimitiveValue::U8(_)))
+    );
+    if !stored {
+        return None;
+    }
     let bits_stored = get_int(obj, tags::BITS_STORED)
         .filter(|&b| (1..=ba).contains(&b))
         .unwrap_or(ba) as u16;
-    let layout = Layout {
+    Some(Layout {
         rows: info.rows,
         cols: info.cols,
         frames: info.number_of_frames,
@@ -232,15 +282,30 @@ fn native_grey(
         signed: get_int(obj, tags::PIXEL_REPRESENTATION) == Some(1),
         pi: PhotometricInterpretation::from(pi.as_str()),
         planar: false,
-    };
-    match (ba, value) {
-        (16, DicomValue::Primitive(PrimitiveValue::U16(v))) => {
-            Some(grey(&layout, v.len(), |i| u32::from(v[i])))
+    })
+}
+
+/// Takes the Pixel Data of a [`native_layout`] file out of `obj` (no copy into
+/// dicom-pixeldata's buffer first): 16-bit samples stay as stored ([`Pixels::Stored16`]).
+fn native_grey(obj: &mut DefaultDicomObject, layout: &Layout) -> Result<RawFrames, String> {
+    let value = obj.take(tags::PIXEL_DATA).map(|e| e.into_value());
+    match value {
+        Some(DicomValue::Primitive(PrimitiveValue::U16(v))) => {
+            let (n, _) = sample_count(layout, v.len())?;
+            let mut v = v.into_vec();
+            v.truncate(n);
+            Ok(RawFrames {
+                rows: layout.rows,
+                cols: layout.cols,
+                frames: layout.frames,
+                data: Pixels::Stored16(v, layout.stored()),
+                notes: Vec::new(),
+            })
         }
-        (8, DicomValue::Primitive(PrimitiveValue::U8(v))) => {
-            Some(grey(&layout, v.len(), |i| u32::from(v[i])))
+        Some(DicomValue::Primitive(PrimitiveValue::U8(v))) => {
+            grey(layout, v.len(), |i| u32::from(v[i]))
         }
-        _ => None,
+        _ => Err("Pixel Data is not 8- or 16-bit samples".into()),
     }
 }
 
@@ -264,7 +329,7 @@ fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFram
         rows: info.rows,
         cols: info.cols,
         frames: info.number_of_frames,
-        data: v[..n].iter().map(|&x| x as f32).collect(),
+        data: Pixels::Grey(v[..n].iter().map(|&x| x as f32).collect()),
         notes: Vec::new(),
     })
 }
@@ -283,9 +348,11 @@ fn unpack_bits(bytes: &[u8], info: &FileInfo) -> Result<RawFrames, String> {
         rows: info.rows,
         cols: info.cols,
         frames: info.number_of_frames,
-        data: (0..n)
-            .map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32)
-            .collect(),
+        data: Pixels::Grey(
+            (0..n)
+                .map(|i| ((bytes[i / 8] >> (i % 8)) & 1) as f32)
+                .collect(),
+        ),
         notes: Vec::new(),
     })
 }
@@ -301,6 +368,45 @@ struct Layout {
     signed: bool,
     pi: PhotometricInterpretation,
     planar: bool,
+}
+
+impl Layout {
+    /// How a sample of this layout becomes a grey value (BitsStored, sign).
+    fn stored(&self) -> Stored {
+        let bits_stored = self.bits_stored.clamp(1, self.bits_allocated.max(1));
+        Stored {
+            bits: u32::from(bits_stored.min(32)),
+            signed: self.signed,
+        }
+    }
+}
+
+/// The pixels of `layout` and the samples they take, checked against the `available` samples:
+/// absurd sizes and short pixel data are refused.
+fn sample_count(layout: &Layout, available: usize) -> Result<(usize, usize), String> {
+    let Layout {
+        rows,
+        cols,
+        frames,
+        spp,
+        bits_allocated: ba,
+        ..
+    } = *layout;
+    let n = voxel_count(&[rows, cols, frames]);
+    if n > MAX_VOXELS {
+        return Err(format!(
+            "image too large: {cols}x{rows}x{frames} pixels (limit {MAX_VOXELS})"
+        ));
+    }
+    // YBR_FULL_422 without compression stores Y Y Cb Cr for each pair of pixels.
+    let ybr422 = spp == 3 && layout.pi == PhotometricInterpretation::YbrFull422;
+    let samples = voxel_count(&[n, if ybr422 { 2 } else { spp }]);
+    if available < samples {
+        return Err(format!(
+            "pixel data too short: {available} samples for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {ba} bits (expected {samples})",
+        ));
+    }
+    Ok((n, samples))
 }
 
 fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
@@ -352,41 +458,17 @@ fn grey(
         bits_allocated: ba,
         ..
     } = *layout;
-    let bs = layout.bits_stored.clamp(1, ba.max(1));
-    let signed = layout.signed;
     let pi = layout.pi.clone();
-    let n = voxel_count(&[rows, cols, frames]);
-    if n > MAX_VOXELS {
-        return Err(format!(
-            "image too large: {cols}x{rows}x{frames} pixels (limit {MAX_VOXELS})"
-        ));
-    }
+    let (n, _) = sample_count(layout, available)?;
     let mut notes = Vec::new();
-    // YBR_FULL_422 without compression stores Y Y Cb Cr for each pair of pixels.
     let ybr422 = spp == 3 && pi == PhotometricInterpretation::YbrFull422;
-    let samples = voxel_count(&[n, if ybr422 { 2 } else { spp }]);
-    if available < samples {
-        return Err(format!(
-            "pixel data too short: {available} samples for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {ba} bits (expected {samples})",
-        ));
-    }
+    let stored = layout.stored();
     let sample = |idx: usize| -> f32 {
         let raw = raw(idx);
         if ba == 1 {
             return raw as f32;
         }
-        let bits = bs.min(32) as u32;
-        let v = if bits >= 32 {
-            raw
-        } else {
-            raw & ((1u32 << bits) - 1)
-        };
-        if signed && bits > 0 {
-            let shift = 32 - bits;
-            ((v << shift) as i32 >> shift) as f32
-        } else {
-            v as f32
-        }
+        stored.grey(raw)
     };
     let out: Vec<f32> = if spp == 1 {
         if pi == PhotometricInterpretation::PaletteColor {
@@ -438,7 +520,7 @@ fn grey(
         rows,
         cols,
         frames,
-        data: out,
+        data: Pixels::Grey(out),
         notes,
     })
 }
@@ -454,9 +536,9 @@ pub fn decode_input_with(input: &DicomInput, decoders: Decoders) -> Result<Decod
     let err = |reason: String| Error::dicom(input.error_path(), reason);
     let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
     let info = file_info(&obj).map_err(err)?;
-    let raw = decode_raw_with(&obj, decoders).map_err(err)?;
+    let raw = decode_raw_with(obj, decoders).map_err(err)?;
     let plane = raw.rows * raw.cols;
-    let mut data = raw.data;
+    let mut data = raw.data.into_grey();
     for (f, chunk) in data.chunks_mut(plane.max(1)).enumerate() {
         let (s, i) = info
             .frames

@@ -23,6 +23,7 @@ mod decode;
 mod geometry;
 mod header;
 mod lengths;
+mod place;
 mod read;
 mod scan;
 mod series;

@@ -12,7 +12,7 @@ use super::geometry::{
     self, AxisMap, Reorient, V3, add_scaled, cross, dot, natural_affine, scale, sub, unit,
 };
 use super::header::{FileInfo, FrameInfo};
-use super::{DicomInput, MAX_VOXELS, Series, SourceAttributes, decode, read, voxel_count};
+use super::{DicomInput, MAX_VOXELS, Series, SourceAttributes, decode, place, read, voxel_count};
 use crate::{Affine, Error, Metadata, Result, Volume};
 
 /// Positions closer than this along the slice normal are the same slice (mm).
@@ -488,34 +488,32 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
     }
     // Voxels go straight to their place in the final (reoriented) grid: no second copy.
     let map = plan.map.unwrap_or(AxisMap::IDENTITY);
-    let scatter = Scatter::new(&map, nd);
-    let mut volumes: Vec<Vec<f32>> = vec![vec![0.0; nvox]; plan.slices.len()];
-    // Visit each file once: decode, then copy every slice it holds.
+    let mut volumes: Vec<Vec<f32>> = (0..plan.slices.len()).map(|_| vec![0.0; nvox]).collect();
+    // Visit each file once: decode, then place every slice it holds.
     let mut by_file: Vec<Vec<(usize, usize, SliceRef)>> = vec![Vec::new(); plan.inputs.len()];
     for (v, vol) in plan.slices.iter().enumerate() {
         for (k, s) in vol.iter().enumerate() {
             by_file[s.file].push((v, k, *s));
         }
     }
-    let files: Vec<usize> = (0..by_file.len())
+    // Files in slice order, so that a batch holds consecutive slices to place together.
+    let mut files: Vec<usize> = (0..by_file.len())
         .filter(|&f| !by_file[f].is_empty())
         .collect();
-    // Files are decoded a batch at a time (in parallel natively), then copied in place: at
-    // most one batch of decoded files is held besides the volume.
+    files.sort_by_key(|&f| by_file[f].iter().map(|&(v, k, _)| (v, k)).min());
+    // Files are decoded a batch at a time (in parallel natively), then placed: at most one
+    // batch of decoded files is held besides the volumes.
     for batch in files.chunks(DECODE_BATCH) {
         let decoded = decode_files(plan, batch);
-        for (&f, raw) in batch.iter().zip(decoded) {
-            let input = &plan.inputs[f];
-            let err = |r: String| Error::dicom(input.error_path(), r);
-            place_slices(
-                plan,
-                &raw.map_err(err)?,
-                &by_file[f],
-                &scatter,
-                &mut volumes,
-            )
-            .map_err(err)?;
+        let mut images = Vec::new();
+        for (&f, raw) in batch.iter().zip(&decoded) {
+            let err = |r: String| Error::dicom(plan.inputs[f].error_path(), r);
+            let raw = raw.as_ref().map_err(|r| err(r.clone()))?;
+            for &(v, k, s) in &by_file[f] {
+                images.push((v, k, s, image(plan, raw, &s, k).map_err(err)?));
+            }
         }
+        place_images(plan, &map, images, &mut volumes);
     }
     let dims = map.out_dims(nd);
     let affine = map.affine(nd, &plan.natural_affine);
@@ -560,7 +558,7 @@ fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, S
     let one = |&f: &usize| -> Result<decode::RawFrames, String> {
         let (rows, cols) = plan.frame_size[f];
         let obj = read::open(&plan.inputs[f], false).map_err(|e| e.reason().to_string())?;
-        let raw = decode::decode_raw(&obj)?;
+        let raw = decode::decode_raw(obj)?;
         if raw.rows != rows || raw.cols != cols {
             return Err(format!(
                 "decoded image is {}x{}, header said {cols}x{rows}",
@@ -580,88 +578,130 @@ fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, S
     }
 }
 
-/// Where natural voxel (i, j, k) lands in the reoriented grid of [`AxisMap::apply`]:
-/// `base + i * step[0] + j * step[1] + k * step[2]`.
-struct Scatter {
-    base: isize,
-    step: [isize; 3],
+/// One image (a frame or a mosaic tile) of a decoded file: its samples from its first pixel
+/// on, rows `stride` apart.
+struct Image<'a> {
+    samples: Samples<'a>,
+    stride: usize,
 }
 
-impl Scatter {
-    fn new(map: &AxisMap, nd: [usize; 3]) -> Scatter {
-        let od = map.out_dims(nd);
-        let ostride = [1, od[0] as isize, (od[0] * od[1]) as isize];
-        let mut base = 0isize;
-        let mut step = [0isize; 3];
-        for (a, &os) in ostride.iter().enumerate() {
-            let p = map.perm[a];
-            if map.flip[a] {
-                base += (nd[p] as isize - 1) * os;
-                step[p] = -os;
-            } else {
-                step[p] = os;
+enum Samples<'a> {
+    Grey(&'a [f32]),
+    Stored16(&'a [u16], decode::Stored),
+}
+
+impl Image<'_> {
+    /// Whether `self` and `other` can be placed together (see [`place_images`]).
+    fn same_kind(&self, other: &Image<'_>) -> bool {
+        self.stride == other.stride
+            && match (&self.samples, &other.samples) {
+                (Samples::Grey(_), Samples::Grey(_)) => true,
+                (Samples::Stored16(_, a), Samples::Stored16(_, b)) => a == b,
+                _ => false,
             }
-        }
-        Scatter { base, step }
     }
 }
 
-/// Copies the frames (or mosaic tiles) of one decoded file to their place in the volumes,
-/// with each image's rescale.
-fn place_slices(
+/// Finds the image `s` (natural slice `k`) in the decoded file `raw`.
+fn image<'a>(
     plan: &Plan,
-    raw: &decode::RawFrames,
-    refs: &[(usize, usize, SliceRef)],
-    scatter: &Scatter,
-    volumes: &mut [Vec<f32>],
-) -> Result<(), String> {
+    raw: &'a decode::RawFrames,
+    s: &SliceRef,
+    k: usize,
+) -> Result<Image<'a>, String> {
     let nd = plan.natural_dims;
     let (rows, cols) = (raw.rows, raw.cols);
-    let fsize = rows * cols;
-    for &(v, k, s) in refs {
-        if s.frame >= raw.frames {
-            return Err(format!(
-                "frame {} missing: only {} decoded",
-                s.frame + 1,
-                raw.frames
-            ));
+    if s.frame >= raw.frames {
+        return Err(format!(
+            "frame {} missing: only {} decoded",
+            s.frame + 1,
+            raw.frames
+        ));
+    }
+    let (r0, c0) = match s.tile {
+        Some(t) => {
+            let g = plan.mosaic_grid.max(1);
+            ((t / g) * nd[1], (t % g) * nd[0])
         }
-        let src = &raw.data[s.frame * fsize..(s.frame + 1) * fsize];
-        let dst = &mut volumes[v];
-        let (r0, c0) = match s.tile {
-            Some(t) => {
-                let g = plan.mosaic_grid.max(1);
-                ((t / g) * nd[1], (t % g) * nd[0])
+        None => (0, 0),
+    };
+    if r0 + nd[1] > rows || c0 + nd[0] > cols {
+        return Err(format!("mosaic tile {} outside the image", k + 1));
+    }
+    let start = s.frame * rows * cols + r0 * cols + c0;
+    let end = start + (nd[1] - 1) * cols + nd[0];
+    let samples = match &raw.data {
+        decode::Pixels::Grey(d) => Samples::Grey(&d[start..end]),
+        decode::Pixels::Stored16(d, st) => Samples::Stored16(&d[start..end], *st),
+    };
+    Ok(Image {
+        samples,
+        stride: cols,
+    })
+}
+
+/// Places decoded images (volume, natural slice, slice, samples) in `volumes`: runs of
+/// consecutive slices of one volume with the same kind of samples go to [`place::place`]
+/// together.
+fn place_images(
+    plan: &Plan,
+    map: &AxisMap,
+    mut images: Vec<(usize, usize, SliceRef, Image<'_>)>,
+    volumes: &mut [Vec<f32>],
+) {
+    images.sort_by_key(|&(v, k, ..)| (v, k));
+    let mut rest = &images[..];
+    while let Some((v, k0, _, first)) = rest.first() {
+        let (v, k0) = (*v, *k0);
+        let len = rest
+            .iter()
+            .enumerate()
+            .take_while(|(n, (v2, k2, _, im))| *v2 == v && *k2 == k0 + n && first.same_kind(im))
+            .count();
+        let (run, tail) = rest.split_at(len);
+        rest = tail;
+        let rescale = run
+            .iter()
+            .map(|(_, _, s, _)| {
+                (s.slope != 1.0 || s.intercept != 0.0).then_some((s.slope, s.intercept))
+            })
+            .collect();
+        let (out, nd, stride) = (&mut volumes[v], plan.natural_dims, first.stride);
+        match first.samples {
+            Samples::Grey(_) => {
+                let images = run
+                    .iter()
+                    .filter_map(|(.., im)| match im.samples {
+                        Samples::Grey(d) => Some(d),
+                        Samples::Stored16(..) => None,
+                    })
+                    .collect();
+                let slab = place::Slab {
+                    k0,
+                    images,
+                    stride,
+                    rescale,
+                };
+                place::place(out, nd, map, &slab, |x: f32| x);
             }
-            None => (0, 0),
-        };
-        if r0 + nd[1] > rows || c0 + nd[0] > cols {
-            return Err(format!("mosaic tile {} outside the image", k + 1));
-        }
-        let scale = |x: f32| {
-            if s.slope == 1.0 && s.intercept == 0.0 {
-                x
-            } else {
-                (x as f64 * s.slope + s.intercept) as f32
-            }
-        };
-        let [si, sj, sk] = scatter.step;
-        for r in 0..nd[1] {
-            let srow = &src[(r0 + r) * cols + c0..(r0 + r) * cols + c0 + nd[0]];
-            let at = scatter.base + r as isize * sj + k as isize * sk;
-            if si == 1 {
-                let drow = &mut dst[at as usize..at as usize + nd[0]];
-                for (d, &x) in drow.iter_mut().zip(srow) {
-                    *d = scale(x);
-                }
-            } else {
-                for (i, &x) in srow.iter().enumerate() {
-                    dst[(at + i as isize * si) as usize] = scale(x);
-                }
+            Samples::Stored16(_, st) => {
+                let images = run
+                    .iter()
+                    .filter_map(|(.., im)| match im.samples {
+                        Samples::Stored16(d, _) => Some(d),
+                        Samples::Grey(_) => None,
+                    })
+                    .collect();
+                let slab = place::Slab {
+                    k0,
+                    images,
+                    stride,
+                    rescale,
+                };
+                place::place(out, nd, map, &slab, |x: u16| st.grey(u32::from(x)));
             }
         }
     }
-    Ok(())
 }
 
 /// The source image of each natural slice of volume `v`, with its plane (LPS).
@@ -685,38 +725,4 @@ fn source_images(plan: &Plan, v: usize) -> Vec<super::SourceImage> {
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every permutation and flip: scattering natural voxels gives what `AxisMap::apply` gives.
-    #[test]
-    fn scatter_places_voxels_as_the_axis_map_reorders_them() {
-        let nd = [3, 4, 5];
-        let data: Vec<usize> = (0..60).collect();
-        for perm in crate::volume::AXIS_ORDERS {
-            for bits in 0..8 {
-                let map = AxisMap {
-                    perm,
-                    flip: [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0],
-                };
-                let sc = Scatter::new(&map, nd);
-                let mut out = vec![usize::MAX; 60];
-                for k in 0..nd[2] {
-                    for j in 0..nd[1] {
-                        for i in 0..nd[0] {
-                            let at = sc.base
-                                + i as isize * sc.step[0]
-                                + j as isize * sc.step[1]
-                                + k as isize * sc.step[2];
-                            out[at as usize] = data[i + nd[0] * (j + nd[1] * k)];
-                        }
-                    }
-                }
-                assert_eq!(out, map.apply(nd, &data), "{map:?}");
-            }
-        }
-    }
 }
