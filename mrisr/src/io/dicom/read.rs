@@ -160,24 +160,38 @@ pub(crate) fn open(input: &DicomInput, header_only: bool) -> Result<DefaultDicom
 }
 
 /// A buffered file whose relative seeks stay in the buffer when they can (a plain
-/// `BufReader` drops its buffer on every seek): the length walk skips many small values.
-struct Relative<R>(std::io::BufReader<R>);
+/// `BufReader` drops its buffer on every seek): the length walk skips many small values. It
+/// counts its own position, so a relative seek asks the system nothing unless it leaves the
+/// buffer.
+struct Relative<R> {
+    inner: std::io::BufReader<R>,
+    pos: u64,
+}
 
 impl<R: Read> Read for Relative<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
+        let n = self.inner.read(buf)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
 impl<R: Read + Seek> Seek for Relative<R> {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        match pos {
+        self.pos = match pos {
             SeekFrom::Current(n) => {
-                self.0.seek_relative(n)?;
-                self.0.stream_position()
+                let to = self.pos.checked_add_signed(n).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "seek before the start or past 2^64",
+                    )
+                })?;
+                self.inner.seek_relative(n)?;
+                to
             }
-            other => self.0.seek(other),
-        }
+            other => self.inner.seek(other)?,
+        };
+        Ok(self.pos)
     }
 }
 
@@ -283,7 +297,10 @@ fn check_lengths(
             }
             DicomInput::Path(p) => {
                 let f = std::fs::File::open(p).map_err(|e| LengthError::Io(e.to_string()))?;
-                let mut r = Relative(std::io::BufReader::with_capacity(1 << 16, f));
+                let mut r = Relative {
+                    inner: std::io::BufReader::with_capacity(1 << 16, f),
+                    pos: 0,
+                };
                 r.seek(SeekFrom::Start(start))
                     .map_err(|e| LengthError::Io(e.to_string()))?;
                 lengths::check(&mut r, len, enc, header_only)
