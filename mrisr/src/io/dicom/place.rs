@@ -206,9 +206,45 @@ fn place_in<S: Copy + Sync>(
         .for_each(fill);
 }
 
+/// A zeroed output grid of `n` values. On Linux a large grid asks for transparent huge pages
+/// (effective where `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`):
+/// the first write to each 4 KiB page of fresh memory costs a page fault, and for the knee
+/// (84 MB) those 20 000 faults took about a quarter of the load time; with 2 MiB pages there
+/// are about 40.
+pub(crate) fn zeroed_grid(n: usize) -> Vec<f32> {
+    let grid = vec![0.0f32; n];
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 1 << 21;
+        let (at, bytes) = (grid.as_ptr() as usize, std::mem::size_of_val(&grid[..]));
+        // Only whole huge pages inside the allocation.
+        let start = at.next_multiple_of(HUGE);
+        let end = (at + bytes) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside `grid`'s allocation, which is alive and owned
+            // here; MADV_HUGEPAGE only changes how the kernel backs those pages, never their
+            // contents. A failure (no THP support) leaves ordinary pages: the result is ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    grid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Large enough for huge pages on Linux: still zeroed, still `n` values.
+    #[test]
+    fn zeroed_grid_is_zeroed_at_any_size() {
+        for n in [0, 1, 1000, (5 << 20) + 3] {
+            let g = zeroed_grid(n);
+            assert_eq!(g.len(), n);
+            assert!(g.iter().all(|&x| x == 0.0));
+        }
+    }
 
     /// Every axis order and flip, odd sizes, slabs of one and of several slices, rows wider
     /// than the image (a mosaic tile), a rescale on some images, the default blocks and small

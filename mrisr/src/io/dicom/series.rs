@@ -488,7 +488,9 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
     }
     // Voxels go straight to their place in the final (reoriented) grid: no second copy.
     let map = plan.map.unwrap_or(AxisMap::IDENTITY);
-    let mut volumes: Vec<Vec<f32>> = (0..plan.slices.len()).map(|_| vec![0.0; nvox]).collect();
+    let mut volumes: Vec<Vec<f32>> = (0..plan.slices.len())
+        .map(|_| place::zeroed_grid(nvox))
+        .collect();
     // Visit each file once: decode, then place every slice it holds.
     let mut by_file: Vec<Vec<(usize, usize, SliceRef)>> = vec![Vec::new(); plan.inputs.len()];
     for (v, vol) in plan.slices.iter().enumerate() {
