@@ -22,7 +22,7 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicom_core::value::DataSetSequence;
 
 use super::geometry::{V3, cross, dot, norm, unit};
-use super::{SourceImage, error_chain};
+use super::{SourceAttributes, SourceImage, error_chain};
 use crate::{Error, Result, Volume};
 
 const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
@@ -155,8 +155,9 @@ fn choose_rescale(data: &[f32]) -> (String, String, f64, f64) {
     (s_txt, i_txt, s, i)
 }
 
-fn put_str(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
-    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(v.into())));
+/// An US (unsigned short) element.
+fn put_us(obj: &mut InMemDicomObject, tag: Tag, v: u16) {
+    obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
 }
 
 /// One window for the whole series, so a viewer shows every slice alike: from the 0.5th to the
@@ -186,25 +187,18 @@ fn series_window(data: &[f32]) -> (f64, f64) {
 /// An Image SOP Instance Reference item (Referenced SOP Class / Instance UID, frame).
 fn image_reference(img: &SourceImage) -> InMemDicomObject {
     let mut it = InMemDicomObject::new_empty();
-    put_str(
-        &mut it,
+    it.put_str(
         tags::REFERENCED_SOP_CLASS_UID,
         VR::UI,
         img.sop_class_uid.clone(),
     );
-    put_str(
-        &mut it,
+    it.put_str(
         tags::REFERENCED_SOP_INSTANCE_UID,
         VR::UI,
         img.sop_instance_uid.clone(),
     );
     if let Some(f) = img.frame {
-        put_str(
-            &mut it,
-            tags::REFERENCED_FRAME_NUMBER,
-            VR::IS,
-            f.to_string(),
-        );
+        it.put_str(tags::REFERENCED_FRAME_NUMBER, VR::IS, f.to_string());
     }
     it
 }
@@ -254,74 +248,144 @@ fn sources_of(images: &[SourceImage], centre: V3) -> Vec<&SourceImage> {
 /// RescaleSlope/Intercept chosen to keep the value range (slope 1 when the values are already
 /// integers that fit). Reading the files back gives the same grid and affine.
 pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String, Vec<u8>)>> {
-    let [ni, nj, nk] = volume.dims;
-    if ni == 0 || nj == 0 || nk == 0 || ni > 65535 || nj > 65535 {
-        return Err(Error::Invalid(format!(
-            "cannot write a {ni}x{nj}x{nk} volume as DICOM (each side 1..65535 in-plane)"
-        )));
-    }
-    if volume.data.len() != ni * nj * nk {
-        return Err(Error::Invalid(format!(
-            "volume data has {} values for dims {ni}x{nj}x{nk}",
-            volume.data.len()
-        )));
-    }
-    let a = &volume.affine;
-    // RAS columns -> LPS (negate x and y).
-    let lps = |c: usize| -> V3 { [-a[0][c], -a[1][c], a[2][c]] };
-    let (c0, c1, c2) = (lps(0), lps(1), lps(2));
-    let o = lps(3);
-    let world = |i: f64, j: f64, k: f64| -> V3 {
-        std::array::from_fn(|r| o[r] + c0[r] * i + c1[r] * j + c2[r] * k)
-    };
-    let (Some(row), Some(col_j)) = (unit(c0), unit(c1)) else {
-        return Err(Error::Invalid(
-            "volume affine has a zero in-plane axis".into(),
-        ));
-    };
-    // Handedness in LPS equals handedness in RAS (the flip has determinant +1). A single slice
-    // is always read as 2D (rows flipped), whatever its handedness.
-    let left_handed = dot(cross(c0, c1), c2) < 0.0 || nk == 1;
-    let col = if left_handed {
-        [-col_j[0], -col_j[1], -col_j[2]]
-    } else {
-        col_j
-    };
-    let dz = norm(c2);
-    let attrs = volume.meta.dicom.clone().unwrap_or_default();
-    let src = |g: u16, e: u16| attrs.get(g, e).map(str::to_string);
-
-    let entropy = series_entropy(volume, opts);
-    let series_uid = uid_from(&entropy);
-    let study_uid = src(0x0020, 0x000D).unwrap_or_else(|| uid_from(&[entropy[0], 1, entropy[1]]));
-    let for_uid = src(0x0020, 0x0052).unwrap_or_else(|| uid_from(&[entropy[0], 2, entropy[1]]));
-    let modality = src(0x0008, 0x0060).unwrap_or_else(|| "MR".into());
-    let sop_class = if modality == "MR" {
-        MR_IMAGE_STORAGE
-    } else {
-        SECONDARY_CAPTURE
-    };
-    let description = {
-        let base = src(0x0008, 0x103E).unwrap_or_else(|| volume.meta.description.clone());
-        let d = format!("{}{}", base.trim(), opts.description_suffix);
-        d.trim().chars().take(64).collect::<String>()
-    };
-    let series_number = opts
-        .series_number
-        .or_else(|| {
-            src(0x0020, 0x0011)
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .map(|n| n + 1000)
+    let series = DerivedSeries::new(volume, opts)?;
+    let header = series.header(opts);
+    (0..volume.dims[2])
+        .map(|k| {
+            Ok((
+                format!("IM{:05}.dcm", k + 1),
+                encode(series.slice(&header, k))?,
+            ))
         })
-        .unwrap_or(1000);
-    let (slope_txt, icpt_txt, slope, icpt) = choose_rescale(&volume.data);
-    let (lo, _) = volume.min_max();
+        .collect()
+}
 
-    // Attributes shared by every slice.
-    let mut base = InMemDicomObject::new_empty();
-    for (g, e, vr, v) in &attrs.elements {
-        let tag = Tag(*g, *e);
-        let skip = [
+/// How the volume's grid lies in the patient (LPS) and how its slices are stored.
+struct Planes {
+    /// Patient position of voxel (i, j, k).
+    origin: V3,
+    /// LPS columns of the affine: one step along i, j, k (mm).
+    step: [V3; 3],
+    /// ImageOrientationPatient: the row and column direction cosines.
+    row: V3,
+    col: V3,
+    /// Rows stored bottom-up and the series marked 2D (see the module's documentation).
+    left_handed: bool,
+}
+
+impl Planes {
+    fn of(volume: &Volume) -> Result<Planes> {
+        let [_, _, nk] = volume.dims;
+        let a = &volume.affine;
+        // RAS columns -> LPS (negate x and y).
+        let lps = |c: usize| -> V3 { [-a[0][c], -a[1][c], a[2][c]] };
+        let step = [lps(0), lps(1), lps(2)];
+        let (Some(row), Some(col_j)) = (unit(step[0]), unit(step[1])) else {
+            return Err(Error::Invalid(
+                "volume affine has a zero in-plane axis".into(),
+            ));
+        };
+        // Handedness in LPS equals handedness in RAS (the flip has determinant +1). A single
+        // slice is always read as 2D (rows flipped), whatever its handedness.
+        let left_handed = dot(cross(step[0], step[1]), step[2]) < 0.0 || nk == 1;
+        let col = if left_handed {
+            [-col_j[0], -col_j[1], -col_j[2]]
+        } else {
+            col_j
+        };
+        Ok(Planes {
+            origin: lps(3),
+            step,
+            row,
+            col,
+            left_handed,
+        })
+    }
+
+    fn world(&self, i: f64, j: f64, k: f64) -> V3 {
+        let (o, [c0, c1, c2]) = (self.origin, self.step);
+        std::array::from_fn(|r| o[r] + c0[r] * i + c1[r] * j + c2[r] * k)
+    }
+}
+
+/// Rescale for int16 storage: the DS texts written and the values they read back as.
+struct Rescale {
+    slope_txt: String,
+    intercept_txt: String,
+    slope: f64,
+    intercept: f64,
+}
+
+/// Everything the files of one derived series share.
+struct DerivedSeries<'a> {
+    volume: &'a Volume,
+    planes: Planes,
+    attrs: SourceAttributes,
+    /// Seeds of the new UIDs ([`series_entropy`]).
+    entropy: Vec<u64>,
+    rescale: Rescale,
+    /// Stored for values that are not finite: the volume's minimum.
+    fill: f64,
+}
+
+impl<'a> DerivedSeries<'a> {
+    fn new(volume: &'a Volume, opts: &WriteOptions) -> Result<Self> {
+        let [ni, nj, nk] = volume.dims;
+        if ni == 0 || nj == 0 || nk == 0 || ni > 65535 || nj > 65535 {
+            return Err(Error::Invalid(format!(
+                "cannot write a {ni}x{nj}x{nk} volume as DICOM (each side 1..65535 in-plane)"
+            )));
+        }
+        if volume.data.len() != ni * nj * nk {
+            return Err(Error::Invalid(format!(
+                "volume data has {} values for dims {ni}x{nj}x{nk}",
+                volume.data.len()
+            )));
+        }
+        let planes = Planes::of(volume)?;
+        let (slope_txt, intercept_txt, slope, intercept) = choose_rescale(&volume.data);
+        Ok(DerivedSeries {
+            volume,
+            planes,
+            attrs: volume.meta.dicom.clone().unwrap_or_default(),
+            entropy: series_entropy(volume, opts),
+            rescale: Rescale {
+                slope_txt,
+                intercept_txt,
+                slope,
+                intercept,
+            },
+            fill: volume.min_max().0 as f64,
+        })
+    }
+
+    /// The source's value of `tag`, if it was kept.
+    fn source(&self, tag: Tag) -> Option<String> {
+        self.attrs
+            .get(tag.group(), tag.element())
+            .map(str::to_string)
+    }
+
+    fn modality(&self) -> String {
+        self.source(tags::MODALITY).unwrap_or_else(|| "MR".into())
+    }
+
+    /// The attributes every slice shares, in the order they are decided (a later one replaces
+    /// a kept source attribute of the same tag).
+    fn header(&self, opts: &WriteOptions) -> InMemDicomObject {
+        let mut base = InMemDicomObject::new_empty();
+        self.kept_source_attributes(&mut base);
+        self.identity(&mut base, opts);
+        self.modality_attributes(&mut base);
+        self.plane_attributes(&mut base);
+        self.pixel_attributes(&mut base);
+        self.referenced_series(&mut base);
+        base
+    }
+
+    /// The source's attributes, except those the new series replaces.
+    fn kept_source_attributes(&self, base: &mut InMemDicomObject) {
+        let replaced = [
             tags::SPECIFIC_CHARACTER_SET,
             tags::SERIES_INSTANCE_UID,
             tags::SERIES_DESCRIPTION,
@@ -329,64 +393,87 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
             tags::MR_ACQUISITION_TYPE,
             tags::MODALITY,
         ];
-        if skip.contains(&tag) {
-            continue;
-        }
-        let vr = vr.parse::<VR>().unwrap_or(VR::LO);
-        put_str(&mut base, tag, vr, v.clone());
-    }
-    put_str(
-        &mut base,
-        tags::SPECIFIC_CHARACTER_SET,
-        VR::CS,
-        "ISO_IR 192",
-    );
-    put_str(&mut base, tags::IMAGE_TYPE, VR::CS, "DERIVED\\SECONDARY");
-    put_str(&mut base, tags::SOP_CLASS_UID, VR::UI, sop_class);
-    put_str(&mut base, tags::MODALITY, VR::CS, modality.clone());
-    put_str(&mut base, tags::SERIES_DESCRIPTION, VR::LO, description);
-    put_str(&mut base, tags::DERIVATION_DESCRIPTION, VR::ST, "mrisr");
-    put_str(&mut base, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
-    put_str(
-        &mut base,
-        tags::SERIES_INSTANCE_UID,
-        VR::UI,
-        series_uid.clone(),
-    );
-    put_str(
-        &mut base,
-        tags::SERIES_NUMBER,
-        VR::IS,
-        series_number.to_string(),
-    );
-    put_str(&mut base, tags::FRAME_OF_REFERENCE_UID, VR::UI, for_uid);
-    for (tag, vr) in [
-        (tags::PATIENT_NAME, VR::PN),
-        (tags::PATIENT_ID, VR::LO),
-        (tags::PATIENT_BIRTH_DATE, VR::DA),
-        (tags::PATIENT_SEX, VR::CS),
-        (tags::STUDY_DATE, VR::DA),
-        (tags::STUDY_TIME, VR::TM),
-        (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
-        (tags::STUDY_ID, VR::SH),
-        (tags::ACCESSION_NUMBER, VR::SH),
-        (tags::POSITION_REFERENCE_INDICATOR, VR::LO),
-    ] {
-        // Type 2 attributes: present, possibly empty.
-        if base.get(tag).is_none() {
-            put_str(&mut base, tag, vr, "");
+        for (g, e, vr, v) in &self.attrs.elements {
+            let tag = Tag(*g, *e);
+            if !replaced.contains(&tag) {
+                base.put_str(tag, vr.parse::<VR>().unwrap_or(VR::LO), v.clone());
+            }
         }
     }
-    if modality == "MR" {
-        put_str(&mut base, tags::SCANNING_SEQUENCE, VR::CS, "RM");
-        put_str(&mut base, tags::SEQUENCE_VARIANT, VR::CS, "NONE");
-        put_str(&mut base, tags::SCAN_OPTIONS, VR::CS, "");
-        put_str(
-            &mut base,
-            tags::MR_ACQUISITION_TYPE,
-            VR::CS,
-            if left_handed { "2D" } else { "3D" },
-        );
+
+    /// SOP class, UIDs, description and number of the new series; patient and study kept or
+    /// present empty.
+    fn identity(&self, base: &mut InMemDicomObject, opts: &WriteOptions) {
+        let entropy = &self.entropy;
+        let series_uid = uid_from(entropy);
+        let study_uid = self
+            .source(tags::STUDY_INSTANCE_UID)
+            .unwrap_or_else(|| uid_from(&[entropy[0], 1, entropy[1]]));
+        let for_uid = self
+            .source(tags::FRAME_OF_REFERENCE_UID)
+            .unwrap_or_else(|| uid_from(&[entropy[0], 2, entropy[1]]));
+        let modality = self.modality();
+        let sop_class = if modality == "MR" {
+            MR_IMAGE_STORAGE
+        } else {
+            SECONDARY_CAPTURE
+        };
+        let description = {
+            let base = self
+                .source(tags::SERIES_DESCRIPTION)
+                .unwrap_or_else(|| self.volume.meta.description.clone());
+            let d = format!("{}{}", base.trim(), opts.description_suffix);
+            d.trim().chars().take(64).collect::<String>()
+        };
+        let series_number = opts
+            .series_number
+            .or_else(|| {
+                self.source(tags::SERIES_NUMBER)
+                    .and_then(|s| s.trim().parse::<i64>().ok())
+                    .map(|n| n + 1000)
+            })
+            .unwrap_or(1000);
+        base.put_str(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
+        base.put_str(tags::IMAGE_TYPE, VR::CS, "DERIVED\\SECONDARY");
+        base.put_str(tags::SOP_CLASS_UID, VR::UI, sop_class);
+        base.put_str(tags::MODALITY, VR::CS, modality);
+        base.put_str(tags::SERIES_DESCRIPTION, VR::LO, description);
+        base.put_str(tags::DERIVATION_DESCRIPTION, VR::ST, "mrisr");
+        base.put_str(tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
+        base.put_str(tags::SERIES_INSTANCE_UID, VR::UI, series_uid);
+        base.put_str(tags::SERIES_NUMBER, VR::IS, series_number.to_string());
+        base.put_str(tags::FRAME_OF_REFERENCE_UID, VR::UI, for_uid);
+        for (tag, vr) in [
+            (tags::PATIENT_NAME, VR::PN),
+            (tags::PATIENT_ID, VR::LO),
+            (tags::PATIENT_BIRTH_DATE, VR::DA),
+            (tags::PATIENT_SEX, VR::CS),
+            (tags::STUDY_DATE, VR::DA),
+            (tags::STUDY_TIME, VR::TM),
+            (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
+            (tags::STUDY_ID, VR::SH),
+            (tags::ACCESSION_NUMBER, VR::SH),
+            (tags::POSITION_REFERENCE_INDICATOR, VR::LO),
+        ] {
+            // Type 2 attributes: present, possibly empty.
+            if base.get(tag).is_none() {
+                base.put_str(tag, vr, "");
+            }
+        }
+    }
+
+    /// The MR Image module (MRAcquisitionType decides how the reader orders rows), or the
+    /// SC Equipment module's ConversionType for other modalities.
+    fn modality_attributes(&self, base: &mut InMemDicomObject) {
+        if self.modality() != "MR" {
+            base.put_str(tags::CONVERSION_TYPE, VR::CS, "WSD");
+            return;
+        }
+        base.put_str(tags::SCANNING_SEQUENCE, VR::CS, "RM");
+        base.put_str(tags::SEQUENCE_VARIANT, VR::CS, "NONE");
+        base.put_str(tags::SCAN_OPTIONS, VR::CS, "");
+        let acquisition = if self.planes.left_handed { "2D" } else { "3D" };
+        base.put_str(tags::MR_ACQUISITION_TYPE, VR::CS, acquisition);
         // Type 2: the source's values when it had them.
         for (tag, vr) in [
             (tags::ECHO_TIME, VR::DS),
@@ -394,92 +481,71 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
             (tags::ECHO_TRAIN_LENGTH, VR::IS),
         ] {
             if base.get(tag).is_none() {
-                put_str(&mut base, tag, vr, "");
+                base.put_str(tag, vr, "");
             }
         }
-    } else {
-        put_str(&mut base, tags::CONVERSION_TYPE, VR::CS, "WSD");
     }
-    put_str(&mut base, tags::SLICE_THICKNESS, VR::DS, ds(dz));
-    put_str(&mut base, tags::SPACING_BETWEEN_SLICES, VR::DS, ds(dz));
-    put_str(
-        &mut base,
-        tags::IMAGE_ORIENTATION_PATIENT,
-        VR::DS,
-        ds_multi(&[row[0], row[1], row[2], col[0], col[1], col[2]]),
-    );
-    put_str(
-        &mut base,
-        tags::PIXEL_SPACING,
-        VR::DS,
-        ds_multi(&[norm(c1), norm(c0)]),
-    );
-    base.put(DataElement::new(
-        tags::SAMPLES_PER_PIXEL,
-        VR::US,
-        PrimitiveValue::from(1u16),
-    ));
-    put_str(
-        &mut base,
-        tags::PHOTOMETRIC_INTERPRETATION,
-        VR::CS,
-        "MONOCHROME2",
-    );
-    base.put(DataElement::new(
-        tags::ROWS,
-        VR::US,
-        PrimitiveValue::from(nj as u16),
-    ));
-    base.put(DataElement::new(
-        tags::COLUMNS,
-        VR::US,
-        PrimitiveValue::from(ni as u16),
-    ));
-    base.put(DataElement::new(
-        tags::BITS_ALLOCATED,
-        VR::US,
-        PrimitiveValue::from(16u16),
-    ));
-    base.put(DataElement::new(
-        tags::BITS_STORED,
-        VR::US,
-        PrimitiveValue::from(16u16),
-    ));
-    base.put(DataElement::new(
-        tags::HIGH_BIT,
-        VR::US,
-        PrimitiveValue::from(15u16),
-    ));
-    base.put(DataElement::new(
-        tags::PIXEL_REPRESENTATION,
-        VR::US,
-        PrimitiveValue::from(1u16),
-    ));
-    put_str(&mut base, tags::RESCALE_INTERCEPT, VR::DS, icpt_txt);
-    put_str(&mut base, tags::RESCALE_SLOPE, VR::DS, slope_txt);
-    put_str(&mut base, tags::RESCALE_TYPE, VR::LO, "US");
-    let (wc, ww) = series_window(&volume.data);
-    put_str(&mut base, tags::WINDOW_CENTER, VR::DS, ds(wc));
-    put_str(&mut base, tags::WINDOW_WIDTH, VR::DS, ds(ww));
-    put_str(
-        &mut base,
-        tags::WINDOW_CENTER_WIDTH_EXPLANATION,
-        VR::LO,
-        "SERIES 0.5-99.5 PERCENTILE",
-    );
-    // The source series and every source image (Common Instance Reference module).
-    if let Some(src_series) = src(0x0020, 0x000E)
-        && !attrs.images.is_empty()
-    {
+
+    /// Slice spacing, orientation and pixel spacing (the same for every slice).
+    fn plane_attributes(&self, base: &mut InMemDicomObject) {
+        let Planes { step, row, col, .. } = self.planes;
+        let dz = norm(step[2]);
+        base.put_str(tags::SLICE_THICKNESS, VR::DS, ds(dz));
+        base.put_str(tags::SPACING_BETWEEN_SLICES, VR::DS, ds(dz));
+        base.put_str(
+            tags::IMAGE_ORIENTATION_PATIENT,
+            VR::DS,
+            ds_multi(&[row[0], row[1], row[2], col[0], col[1], col[2]]),
+        );
+        base.put_str(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            ds_multi(&[norm(step[1]), norm(step[0])]),
+        );
+    }
+
+    /// Image Pixel module (int16), rescale and one window for the series.
+    fn pixel_attributes(&self, base: &mut InMemDicomObject) {
+        let [ni, nj, _] = self.volume.dims;
+        put_us(base, tags::SAMPLES_PER_PIXEL, 1);
+        base.put_str(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2");
+        put_us(base, tags::ROWS, nj as u16);
+        put_us(base, tags::COLUMNS, ni as u16);
+        put_us(base, tags::BITS_ALLOCATED, 16);
+        put_us(base, tags::BITS_STORED, 16);
+        put_us(base, tags::HIGH_BIT, 15);
+        put_us(base, tags::PIXEL_REPRESENTATION, 1);
+        let r = &self.rescale;
+        base.put_str(tags::RESCALE_INTERCEPT, VR::DS, r.intercept_txt.clone());
+        base.put_str(tags::RESCALE_SLOPE, VR::DS, r.slope_txt.clone());
+        base.put_str(tags::RESCALE_TYPE, VR::LO, "US");
+        let (wc, ww) = series_window(&self.volume.data);
+        base.put_str(tags::WINDOW_CENTER, VR::DS, ds(wc));
+        base.put_str(tags::WINDOW_WIDTH, VR::DS, ds(ww));
+        base.put_str(
+            tags::WINDOW_CENTER_WIDTH_EXPLANATION,
+            VR::LO,
+            "SERIES 0.5-99.5 PERCENTILE",
+        );
+    }
+
+    /// The source series and every source image (Common Instance Reference module).
+    fn referenced_series(&self, base: &mut InMemDicomObject) {
+        let images = &self.attrs.images;
+        let Some(src_series) = self.source(tags::SERIES_INSTANCE_UID) else {
+            return;
+        };
+        if images.is_empty() {
+            return;
+        }
         let mut seen = std::collections::HashSet::new();
-        let instances: Vec<InMemDicomObject> = attrs
-            .images
+        let instances: Vec<InMemDicomObject> = images
             .iter()
             .filter(|i| seen.insert((i.sop_instance_uid.as_str(), i.frame)))
             .map(image_reference)
             .collect();
         let mut item = InMemDicomObject::new_empty();
-        put_str(&mut item, tags::SERIES_INSTANCE_UID, VR::UI, src_series);
+        item.put_str(tags::SERIES_INSTANCE_UID, VR::UI, src_series);
         item.put(DataElement::new(
             tags::REFERENCED_INSTANCE_SEQUENCE,
             VR::SQ,
@@ -492,33 +558,24 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
         ));
     }
 
-    let normal = cross(row, col);
-    let mut out = Vec::with_capacity(nk);
-    let plane = ni * nj;
-    for k in 0..nk {
-        let mut obj = base.clone();
-        let sop_uid = uid_from(&[entropy[0], entropy[1], 3, k as u64]);
-        put_str(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, sop_uid);
-        put_str(&mut obj, tags::INSTANCE_NUMBER, VR::IS, (k + 1).to_string());
-        let first = if left_handed {
-            world(0.0, (nj - 1) as f64, k as f64)
+    /// Slice `k`: the shared `header`, its UID, number, position, source images and pixels.
+    fn slice(&self, header: &InMemDicomObject, k: usize) -> InMemDicomObject {
+        let [ni, nj, _] = self.volume.dims;
+        let planes = &self.planes;
+        let mut obj = header.clone();
+        let sop_uid = uid_from(&[self.entropy[0], self.entropy[1], 3, k as u64]);
+        obj.put_str(tags::SOP_INSTANCE_UID, VR::UI, sop_uid);
+        obj.put_str(tags::INSTANCE_NUMBER, VR::IS, (k + 1).to_string());
+        let first = if planes.left_handed {
+            planes.world(0.0, (nj - 1) as f64, k as f64)
         } else {
-            world(0.0, 0.0, k as f64)
+            planes.world(0.0, 0.0, k as f64)
         };
-        put_str(
-            &mut obj,
-            tags::IMAGE_POSITION_PATIENT,
-            VR::DS,
-            ds_multi(&first),
-        );
-        put_str(
-            &mut obj,
-            tags::SLICE_LOCATION,
-            VR::DS,
-            ds(dot(first, normal)),
-        );
-        let centre = world((ni - 1) as f64 / 2.0, (nj - 1) as f64 / 2.0, k as f64);
-        let refs = sources_of(&attrs.images, centre);
+        let normal = cross(planes.row, planes.col);
+        obj.put_str(tags::IMAGE_POSITION_PATIENT, VR::DS, ds_multi(&first));
+        obj.put_str(tags::SLICE_LOCATION, VR::DS, ds(dot(first, normal)));
+        let centre = planes.world((ni - 1) as f64 / 2.0, (nj - 1) as f64 / 2.0, k as f64);
+        let refs = sources_of(&self.attrs.images, centre);
         if !refs.is_empty() {
             obj.put(DataElement::new(
                 tags::SOURCE_IMAGE_SEQUENCE,
@@ -526,30 +583,48 @@ pub fn write_series(volume: &Volume, opts: &WriteOptions) -> Result<Vec<(String,
                 DataSetSequence::from(refs.into_iter().map(image_reference).collect::<Vec<_>>()),
             ));
         }
-        let slice = &volume.data[k * plane..(k + 1) * plane];
-        let mut px: Vec<u16> = Vec::with_capacity(plane);
-        for r in 0..nj {
-            let j = if left_handed { nj - 1 - r } else { r };
-            for &v in &slice[j * ni..(j + 1) * ni] {
-                let v = if v.is_finite() { v as f64 } else { lo as f64 };
-                let q = ((v - icpt) / slope).round().clamp(-32768.0, 32767.0) as i16;
-                px.push(q as u16);
-            }
-        }
         obj.put(DataElement::new(
             tags::PIXEL_DATA,
             VR::OW,
-            PrimitiveValue::U16(px.into()),
+            PrimitiveValue::U16(self.pixels(k).into()),
         ));
-        let file = obj
-            .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
-            .map_err(|e| Error::Invalid(format!("cannot build DICOM meta: {}", error_chain(&e))))?;
-        let mut bytes = Vec::new();
-        file.write_all(&mut bytes)
-            .map_err(|e| Error::Invalid(format!("cannot encode DICOM: {}", error_chain(&e))))?;
-        out.push((format!("IM{:05}.dcm", k + 1), bytes));
+        obj
     }
-    Ok(out)
+
+    /// The int16 pixels of slice `k` (as u16 bit patterns), rows in storage order.
+    fn pixels(&self, k: usize) -> Vec<u16> {
+        let [ni, nj, _] = self.volume.dims;
+        let plane = ni * nj;
+        let Rescale {
+            slope, intercept, ..
+        } = self.rescale;
+        let slice = &self.volume.data[k * plane..(k + 1) * plane];
+        let mut px: Vec<u16> = Vec::with_capacity(plane);
+        for r in 0..nj {
+            let j = if self.planes.left_handed {
+                nj - 1 - r
+            } else {
+                r
+            };
+            for &v in &slice[j * ni..(j + 1) * ni] {
+                let v = if v.is_finite() { v as f64 } else { self.fill };
+                let q = ((v - intercept) / slope).round().clamp(-32768.0, 32767.0) as i16;
+                px.push(q as u16);
+            }
+        }
+        px
+    }
+}
+
+/// One file's bytes: `obj` with a file meta group, explicit VR little endian.
+fn encode(obj: InMemDicomObject) -> Result<Vec<u8>> {
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(EXPLICIT_VR_LE))
+        .map_err(|e| Error::Invalid(format!("cannot build DICOM meta: {}", error_chain(&e))))?;
+    let mut bytes = Vec::new();
+    file.write_all(&mut bytes)
+        .map_err(|e| Error::Invalid(format!("cannot encode DICOM: {}", error_chain(&e))))?;
+    Ok(bytes)
 }
 
 /// [`write_series`] into a folder (created if needed); returns the paths written.
