@@ -464,6 +464,13 @@ fn check_gaps(
 /// Errors name the file that could not be decoded and why (for example its transfer syntax),
 /// or the reason the series cannot be assembled.
 pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
+    check_loadable(series)?;
+    let volumes = fill_volumes(&series.plan)?;
+    Ok(volumes_with_geometry(series, volumes))
+}
+
+/// Refuses a series with a problem found by the scan, without voxels or too large.
+fn check_loadable(series: &Series) -> Result<()> {
     if let Some(p) = &series.problem {
         return Err(Error::Invalid(format!(
             "series {} \"{}\": {p}",
@@ -471,8 +478,7 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
         )));
     }
     let plan = &series.plan;
-    let nd = plan.natural_dims;
-    let nvox = voxel_count(&nd);
+    let nvox = voxel_count(&plan.natural_dims);
     if nvox == 0 || plan.slices.is_empty() {
         return Err(Error::Invalid(format!(
             "series {} \"{}\" has no voxels",
@@ -486,23 +492,18 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             plan.slices.len()
         )));
     }
-    // Voxels go straight to their place in the final (reoriented) grid: no second copy.
+    Ok(())
+}
+
+/// Decodes the files of `plan` and places their images in one output grid per volume.
+/// Voxels go straight to their place in the final (reoriented) grid: no second copy.
+fn fill_volumes(plan: &Plan) -> Result<Vec<Vec<f32>>> {
     let map = plan.map.unwrap_or(AxisMap::IDENTITY);
+    let nvox = voxel_count(&plan.natural_dims);
     let mut volumes: Vec<Vec<f32>> = (0..plan.slices.len())
         .map(|_| place::zeroed_grid(nvox))
         .collect();
-    // Visit each file once: decode, then place every slice it holds.
-    let mut by_file: Vec<Vec<(usize, usize, SliceRef)>> = vec![Vec::new(); plan.inputs.len()];
-    for (v, vol) in plan.slices.iter().enumerate() {
-        for (k, s) in vol.iter().enumerate() {
-            by_file[s.file].push((v, k, *s));
-        }
-    }
-    // Files in slice order, so that a batch holds consecutive slices to place together.
-    let mut files: Vec<usize> = (0..by_file.len())
-        .filter(|&f| !by_file[f].is_empty())
-        .collect();
-    files.sort_by_key(|&f| by_file[f].iter().map(|&(v, k, _)| (v, k)).min());
+    let (by_file, files) = files_in_slice_order(plan);
     // Files are decoded a batch at a time (in parallel natively), then placed: at most one
     // batch of decoded files is held besides the volumes.
     for batch in files.chunks(DECODE_BATCH) {
@@ -517,9 +518,37 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
         }
         place_images(plan, &map, images, &mut volumes);
     }
+    Ok(volumes)
+}
+
+/// The images of one file, as (volume, natural slice, image).
+type FileImages = Vec<(usize, usize, SliceRef)>;
+
+/// The images each file holds, and the files that hold any, in slice order (so that a batch
+/// holds consecutive slices to place together).
+fn files_in_slice_order(plan: &Plan) -> (Vec<FileImages>, Vec<usize>) {
+    let mut by_file: Vec<FileImages> = vec![Vec::new(); plan.inputs.len()];
+    for (v, vol) in plan.slices.iter().enumerate() {
+        for (k, s) in vol.iter().enumerate() {
+            by_file[s.file].push((v, k, *s));
+        }
+    }
+    let mut files: Vec<usize> = (0..by_file.len())
+        .filter(|&f| !by_file[f].is_empty())
+        .collect();
+    files.sort_by_key(|&f| by_file[f].iter().map(|&(v, k, _)| (v, k)).min());
+    (by_file, files)
+}
+
+/// The volumes of `series` from their voxels: output grid, affine, spacing and metadata (the
+/// source attributes and, per volume, its source images).
+fn volumes_with_geometry(series: &Series, volumes: Vec<Vec<f32>>) -> Vec<Volume> {
+    let plan = &series.plan;
+    let (nd, map) = (plan.natural_dims, plan.map.unwrap_or(AxisMap::IDENTITY));
     let dims = map.out_dims(nd);
     let affine = map.affine(nd, &plan.natural_affine);
     let spacing = Volume::spacing_from_affine(&affine);
+    // The folder of the first file.
     let source = plan
         .inputs
         .first()
@@ -531,7 +560,7 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
             }
         })
         .unwrap_or_default();
-    Ok(volumes
+    volumes
         .into_iter()
         .enumerate()
         .map(|(v, data)| Volume {
@@ -549,7 +578,7 @@ pub fn load_series(series: &Series) -> Result<Vec<Volume>> {
                 }),
             },
         })
-        .collect())
+        .collect()
 }
 
 /// Files decoded at once by [`load_series`].
