@@ -18,6 +18,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemFragment;
 
 use super::codec::{self, Codec, FrameSpec, HTJ2K_UIDS};
+use super::error::ImageError;
 use super::header::{FileInfo, file_info, get_int, get_str};
 use super::{DicomInput, MAX_VOXELS, error_chain, read, voxel_count};
 use crate::{Error, Result};
@@ -111,21 +112,22 @@ pub(crate) fn ts_name(uid: &str) -> String {
 }
 
 /// Checks up front whether this build can decode `uid` with `decoders`.
-pub(crate) fn check_transfer_syntax(uid: &str, decoders: Decoders) -> Result<(), String> {
+pub(crate) fn check_transfer_syntax(uid: &str, decoders: Decoders) -> Result<(), ImageError> {
     let pure = decoders == Decoders::PureRust || cfg!(target_arch = "wasm32");
     if codec::codec_for(uid).is_some() {
         return Ok(());
     }
+    let refuse = |reason: String| Err(ImageError::TransferSyntax(reason));
     if pure && HTJ2K_UIDS.contains(&uid) {
-        return Err(format!(
+        return refuse(format!(
             "{} cannot be decoded here: there is no pure-Rust HTJ2K decoder (the mrisr command \
              decodes it with openjp2)",
             ts_name(uid)
         ));
     }
     match TransferSyntaxRegistry.get(uid) {
-        None => Err(format!("unknown transfer syntax UID {uid}")),
-        Some(ts) if !ts.can_decode_all() => Err(format!(
+        None => refuse(format!("unknown transfer syntax UID {uid}")),
+        Some(ts) if !ts.can_decode_all() => refuse(format!(
             "transfer syntax {} ({uid}) cannot be decoded here (no pure-Rust decoder for it)",
             ts.name()
         )),
@@ -135,11 +137,14 @@ pub(crate) fn check_transfer_syntax(uid: &str, decoders: Decoders) -> Result<(),
 
 /// Decodes all frames of a fully read object into raw grey samples (taking uncompressed pixel
 /// data out of the object rather than copying it).
-pub(crate) fn decode_raw(obj: DefaultDicomObject) -> Result<RawFrames, String> {
+pub(crate) fn decode_raw(obj: DefaultDicomObject) -> Result<RawFrames, ImageError> {
     decode_raw_with(obj, Decoders::Default)
 }
 
-fn decode_raw_with(mut obj: DefaultDicomObject, decoders: Decoders) -> Result<RawFrames, String> {
+fn decode_raw_with(
+    mut obj: DefaultDicomObject,
+    decoders: Decoders,
+) -> Result<RawFrames, ImageError> {
     let ts = obj
         .meta()
         .transfer_syntax()
@@ -147,13 +152,14 @@ fn decode_raw_with(mut obj: DefaultDicomObject, decoders: Decoders) -> Result<Ra
         .to_string();
     check_transfer_syntax(&ts, decoders)?;
     // Refuse absurd sizes before a decoder allocates for them.
-    let info = file_info(&obj)?;
+    let info = file_info(&obj).map_err(ImageError::Header)?;
     let want = voxel_count(&[info.rows, info.cols, info.number_of_frames]);
     if want > MAX_VOXELS {
-        return Err(format!(
-            "image too large: {}x{}x{} pixels (limit {MAX_VOXELS})",
-            info.cols, info.rows, info.number_of_frames
-        ));
+        return Err(ImageError::TooLarge {
+            cols: info.cols,
+            rows: info.rows,
+            frames: info.number_of_frames,
+        });
     }
     let Some(pixel_data) = obj.get(tags::PIXEL_DATA) else {
         return float_pixel_data(&obj, &info);
@@ -173,10 +179,10 @@ fn decode_raw_with(mut obj: DefaultDicomObject, decoders: Decoders) -> Result<Ra
         && bits_allocated == Some(1)
         && !matches!(pixel_data.value(), DicomValue::PixelSequence(_))
     {
-        return unpack_bits(
-            pixel_data.to_bytes().map_err(|e| e.to_string())?.as_ref(),
-            &info,
-        );
+        let bytes = pixel_data
+            .to_bytes()
+            .map_err(|e| ImageError::PixelData(e.to_string()))?;
+        return unpack_bits(bytes.as_ref(), &info);
     }
     if own.is_none()
         && let Some(layout) = native_layout(&obj, &info, pixel_data.value())
@@ -184,40 +190,31 @@ fn decode_raw_with(mut obj: DefaultDicomObject, decoders: Decoders) -> Result<Ra
         return native_grey(&mut obj, &layout);
     }
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match own {
-        Some(c) => own_codec(&obj, &info, c).map_err(|e| format!("{e} ({})", ts_name(&ts))),
+        Some(c) => own_codec(&obj, &info, c).map_err(|e| e.in_transfer_syntax(ts_name(&ts))),
         None => obj
             .decode_pixel_data()
-            .map_err(|e| {
-                format!(
-                    "cannot decode pixel data ({}): {}",
-                    ts_name(&ts),
-                    error_chain(&e)
-                )
+            .map_err(|e| ImageError::Decoder {
+                ts: ts_name(&ts),
+                reason: error_chain(&e),
             })
-            .and_then(|px| to_grey(&px).map_err(|e| format!("{e} ({})", ts_name(&ts)))),
+            .and_then(|px| to_grey(&px).map_err(|e| e.in_transfer_syntax(ts_name(&ts)))),
     }));
-    match decoded {
-        Ok(r) => r,
-        Err(_) => Err(format!(
-            "the pixel decoder failed on malformed data ({})",
-            ts_name(&ts)
-        )),
-    }
+    decoded.unwrap_or_else(|_| Err(ImageError::DecoderPanicked { ts: ts_name(&ts) }))
 }
 
 /// JPEG 2000 / JPEG-LS through [`codec`], then the common grey conversion.
-fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawFrames, String> {
+fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawFrames, ImageError> {
     let ba = get_int(obj, tags::BITS_ALLOCATED).unwrap_or(16);
     let bits_allocated = match ba {
         1 | 8 | 16 | 32 => ba as u16,
-        other => return Err(format!("unsupported BitsAllocated {other}")),
+        other => return Err(ImageError::BitsAllocated(other)),
     };
     let bits_stored = get_int(obj, tags::BITS_STORED)
         .filter(|&b| (1..=32).contains(&b))
         .map_or(bits_allocated, |b| b as u16);
     let spp = info.samples_per_pixel;
     if spp != 1 && spp != 3 {
-        return Err(format!("SamplesPerPixel {spp} is not supported"));
+        return Err(ImageError::SamplesPerPixel(spp));
     }
     let spec = FrameSpec {
         rows: info.rows,
@@ -226,7 +223,7 @@ fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawF
         bits_allocated,
     };
     let frames = info.number_of_frames;
-    let samples = codec::decode_frames(obj, c, spec, frames)?;
+    let samples = codec::decode_frames(obj, c, spec, frames).map_err(ImageError::Codec)?;
     let pi_text = get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
     let pi = if samples.rgb {
         PhotometricInterpretation::Rgb
@@ -287,7 +284,7 @@ fn native_layout(
 
 /// Takes the Pixel Data of a [`native_layout`] file out of `obj` (no copy into
 /// dicom-pixeldata's buffer first): 16-bit samples stay as stored ([`Pixels::Stored16`]).
-fn native_grey(obj: &mut DefaultDicomObject, layout: &Layout) -> Result<RawFrames, String> {
+fn native_grey(obj: &mut DefaultDicomObject, layout: &Layout) -> Result<RawFrames, ImageError> {
     let value = obj.take(tags::PIXEL_DATA).map(|e| e.into_value());
     match value {
         Some(DicomValue::Primitive(PrimitiveValue::U16(v))) => {
@@ -305,25 +302,29 @@ fn native_grey(obj: &mut DefaultDicomObject, layout: &Layout) -> Result<RawFrame
         Some(DicomValue::Primitive(PrimitiveValue::U8(v))) => {
             grey(layout, v.len(), |i| u32::from(v[i]))
         }
-        _ => Err("Pixel Data is not 8- or 16-bit samples".into()),
+        _ => Err(ImageError::PixelData(
+            "Pixel Data is not 8- or 16-bit samples".into(),
+        )),
     }
 }
 
 /// Float / Double Float Pixel Data (parametric maps): values as stored.
-fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFrames, String> {
+fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFrames, ImageError> {
     let e = obj
         .get(tags::FLOAT_PIXEL_DATA)
         .or_else(|| obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA))
-        .ok_or("no Pixel Data element (file truncated or not an image)")?;
+        .ok_or_else(|| {
+            ImageError::PixelData("no Pixel Data element (file truncated or not an image)".into())
+        })?;
     let n = info.rows * info.cols * info.number_of_frames;
     let v = e
         .to_multi_float64()
-        .map_err(|e| format!("cannot read float pixel data: {e}"))?;
+        .map_err(|e| ImageError::PixelData(format!("cannot read float pixel data: {e}")))?;
     if v.len() < n {
-        return Err(format!(
+        return Err(ImageError::PixelData(format!(
             "float pixel data too short: {} values for {n} pixels",
             v.len()
-        ));
+        )));
     }
     Ok(RawFrames {
         rows: info.rows,
@@ -336,13 +337,13 @@ fn float_pixel_data(obj: &DefaultDicomObject, info: &FileInfo) -> Result<RawFram
 
 /// 1-bit images (segmentations): bits are packed across frame boundaries, least significant
 /// bit first, which dicom-pixeldata 0.10 gets wrong for sizes not a multiple of 8.
-fn unpack_bits(bytes: &[u8], info: &FileInfo) -> Result<RawFrames, String> {
+fn unpack_bits(bytes: &[u8], info: &FileInfo) -> Result<RawFrames, ImageError> {
     let n = info.rows * info.cols * info.number_of_frames;
     if bytes.len() < n.div_ceil(8) {
-        return Err(format!(
+        return Err(ImageError::PixelData(format!(
             "pixel data too short: {} bytes for {n} one-bit pixels",
             bytes.len()
-        ));
+        )));
     }
     Ok(RawFrames {
         rows: info.rows,
@@ -383,7 +384,7 @@ impl Layout {
 
 /// The pixels of `layout` and the samples they take, checked against the `available` samples:
 /// absurd sizes and short pixel data are refused.
-fn sample_count(layout: &Layout, available: usize) -> Result<(usize, usize), String> {
+fn sample_count(layout: &Layout, available: usize) -> Result<(usize, usize), ImageError> {
     let Layout {
         rows,
         cols,
@@ -394,53 +395,68 @@ fn sample_count(layout: &Layout, available: usize) -> Result<(usize, usize), Str
     } = *layout;
     let n = voxel_count(&[rows, cols, frames]);
     if n > MAX_VOXELS {
-        return Err(format!(
-            "image too large: {cols}x{rows}x{frames} pixels (limit {MAX_VOXELS})"
-        ));
+        return Err(ImageError::TooLarge { cols, rows, frames });
     }
     // YBR_FULL_422 without compression stores Y Y Cb Cr for each pair of pixels.
     let ybr422 = spp == 3 && layout.pi == PhotometricInterpretation::YbrFull422;
     let samples = voxel_count(&[n, if ybr422 { 2 } else { spp }]);
     if available < samples {
-        return Err(format!(
-            "pixel data too short: {available} samples for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {ba} bits (expected {samples})",
-        ));
+        return Err(ImageError::TooShort {
+            available,
+            cols,
+            rows,
+            frames,
+            spp,
+            bits: ba,
+            expected: samples,
+        });
     }
     Ok((n, samples))
 }
 
-fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, String> {
-    let layout = Layout {
-        rows: px.rows() as usize,
-        cols: px.columns() as usize,
-        frames: px.number_of_frames().max(1) as usize,
-        spp: px.samples_per_pixel().max(1) as usize,
-        bits_allocated: px.bits_allocated(),
-        bits_stored: px.bits_stored(),
-        signed: px.pixel_representation() == PixelRepresentation::Signed,
-        pi: px.photometric_interpretation().clone(),
-        planar: px.planar_configuration() == PlanarConfiguration::PixelFirst,
-    };
+/// dicom-pixeldata's decoded samples to grey values.
+fn to_grey(px: &DecodedPixelData<'_>) -> Result<RawFrames, ImageError> {
+    let layout = Layout::of_decoded(px);
     let data = px.data();
-    let bytes_per = match layout.bits_allocated {
+    let width = match layout.bits_allocated {
         1 | 8 => 1usize,
         16 => 2,
         32 => 4,
-        other => return Err(format!("unsupported BitsAllocated {other}")),
+        other => return Err(ImageError::BitsAllocated(other.into())),
     };
-    let raw = |idx: usize| -> u32 {
-        match bytes_per {
-            1 => data[idx] as u32,
-            2 => u16::from_ne_bytes([data[2 * idx], data[2 * idx + 1]]) as u32,
-            _ => u32::from_ne_bytes([
-                data[4 * idx],
-                data[4 * idx + 1],
-                data[4 * idx + 2],
-                data[4 * idx + 3],
-            ]),
+    grey(&layout, data.len() / width, |i| {
+        stored_sample(data, width, i)
+    })
+}
+
+impl Layout {
+    fn of_decoded(px: &DecodedPixelData<'_>) -> Layout {
+        Layout {
+            rows: px.rows() as usize,
+            cols: px.columns() as usize,
+            frames: px.number_of_frames().max(1) as usize,
+            spp: px.samples_per_pixel().max(1) as usize,
+            bits_allocated: px.bits_allocated(),
+            bits_stored: px.bits_stored(),
+            signed: px.pixel_representation() == PixelRepresentation::Signed,
+            pi: px.photometric_interpretation().clone(),
+            planar: px.planar_configuration() == PlanarConfiguration::PixelFirst,
         }
-    };
-    grey(&layout, data.len() / bytes_per, raw)
+    }
+}
+
+/// The bit pattern of sample `i` of `data`, `width` bytes a sample in native byte order.
+fn stored_sample(data: &[u8], width: usize, i: usize) -> u32 {
+    match width {
+        1 => data[i] as u32,
+        2 => u16::from_ne_bytes([data[2 * i], data[2 * i + 1]]) as u32,
+        _ => u32::from_ne_bytes([
+            data[4 * i],
+            data[4 * i + 1],
+            data[4 * i + 2],
+            data[4 * i + 3],
+        ]),
+    }
 }
 
 /// Grey values from raw samples (`raw(i)`: the stored bit pattern of sample i, `available` of
@@ -449,80 +465,81 @@ fn grey(
     layout: &Layout,
     available: usize,
     raw: impl Fn(usize) -> u32,
-) -> Result<RawFrames, String> {
-    let Layout {
-        rows,
-        cols,
-        frames,
-        spp,
-        bits_allocated: ba,
-        ..
-    } = *layout;
-    let pi = layout.pi.clone();
+) -> Result<RawFrames, ImageError> {
     let (n, _) = sample_count(layout, available)?;
-    let mut notes = Vec::new();
-    let ybr422 = spp == 3 && pi == PhotometricInterpretation::YbrFull422;
     let stored = layout.stored();
-    let sample = |idx: usize| -> f32 {
-        let raw = raw(idx);
-        if ba == 1 {
-            return raw as f32;
-        }
-        stored.grey(raw)
-    };
-    let out: Vec<f32> = if spp == 1 {
-        if pi == PhotometricInterpretation::PaletteColor {
-            notes.push("PALETTE COLOR image: palette indices kept as values".into());
-        }
-        (0..n).map(sample).collect()
-    } else if ybr422 {
-        notes.push("YBR_FULL_422 colour: luminance (Y) kept".into());
-        (0..n)
-            .map(|p| {
-                let pair = p / 2;
-                sample(pair * 4 + (p % 2))
-            })
-            .collect()
-    } else if spp == 3 {
-        let planar = layout.planar;
-        let plane = rows * cols;
-        let ybr = matches!(
-            pi,
-            PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrPartial420
-        );
-        notes.push(if ybr {
-            "YBR colour: luminance (Y) kept".into()
+    let one_bit = layout.bits_allocated == 1;
+    let sample = |i: usize| -> f32 {
+        let raw = raw(i);
+        if one_bit {
+            raw as f32
         } else {
-            "colour image converted to luminance".into()
-        });
-        (0..n)
-            .map(|p| {
-                let (f, q) = (p / plane, p % plane);
-                let at = |c: usize| {
-                    if planar {
-                        sample(f * plane * 3 + c * plane + q)
-                    } else {
-                        sample(p * 3 + c)
-                    }
-                };
-                if ybr {
-                    at(0)
-                } else {
-                    0.299 * at(0) + 0.587 * at(1) + 0.114 * at(2)
-                }
-            })
-            .collect()
-    } else {
-        notes.push(format!("{spp} samples per pixel: first sample kept"));
-        (0..n).map(|p| sample(p * spp)).collect()
+            stored.grey(raw)
+        }
     };
+    let (data, note) = luminance(layout, n, sample);
     Ok(RawFrames {
-        rows,
-        cols,
-        frames,
-        data: Pixels::Grey(out),
-        notes,
+        rows: layout.rows,
+        cols: layout.cols,
+        frames: layout.frames,
+        data: Pixels::Grey(data),
+        notes: note.into_iter().collect(),
     })
+}
+
+/// The `n` pixels' grey values from their samples (`sample(i)`: the value of sample i), and a
+/// note when anything but a grey image was turned into one.
+fn luminance(
+    layout: &Layout,
+    n: usize,
+    sample: impl Fn(usize) -> f32,
+) -> (Vec<f32>, Option<String>) {
+    let (spp, pi) = (layout.spp, &layout.pi);
+    if spp == 1 {
+        let note = (*pi == PhotometricInterpretation::PaletteColor)
+            .then(|| "PALETTE COLOR image: palette indices kept as values".to_string());
+        return ((0..n).map(sample).collect(), note);
+    }
+    if spp == 3 && *pi == PhotometricInterpretation::YbrFull422 {
+        // Uncompressed YBR_FULL_422 stores Y Y Cb Cr for each pair of pixels.
+        let y = (0..n).map(|p| sample((p / 2) * 4 + (p % 2))).collect();
+        return (y, Some("YBR_FULL_422 colour: luminance (Y) kept".into()));
+    }
+    if spp != 3 {
+        let first = (0..n).map(|p| sample(p * spp)).collect();
+        return (
+            first,
+            Some(format!("{spp} samples per pixel: first sample kept")),
+        );
+    }
+    let (planar, plane) = (layout.planar, layout.rows * layout.cols);
+    let ybr = matches!(
+        pi,
+        PhotometricInterpretation::YbrFull | PhotometricInterpretation::YbrPartial420
+    );
+    let note = if ybr {
+        "YBR colour: luminance (Y) kept"
+    } else {
+        "colour image converted to luminance"
+    };
+    let grey = (0..n)
+        .map(|p| {
+            let (f, q) = (p / plane, p % plane);
+            let at = |c: usize| {
+                if planar {
+                    sample(f * plane * 3 + c * plane + q)
+                } else {
+                    sample(p * 3 + c)
+                }
+            };
+            if ybr {
+                at(0)
+            } else {
+                0.299 * at(0) + 0.587 * at(1) + 0.114 * at(2)
+            }
+        })
+        .collect();
+    (grey, Some(note.into()))
 }
 
 /// Decodes every frame of one file into grey values with the modality rescale applied.
@@ -536,7 +553,7 @@ pub fn decode_input_with(input: &DicomInput, decoders: Decoders) -> Result<Decod
     let err = |reason: String| Error::dicom(input.error_path(), reason);
     let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
     let info = file_info(&obj).map_err(err)?;
-    let raw = decode_raw_with(obj, decoders).map_err(err)?;
+    let raw = decode_raw_with(obj, decoders).map_err(|e| err(e.to_string()))?;
     let plane = raw.rows * raw.cols;
     let mut data = raw.data.into_grey();
     for (f, chunk) in data.chunks_mut(plane.max(1)).enumerate() {

@@ -20,6 +20,7 @@
 mod codec;
 mod csa;
 mod decode;
+mod error;
 mod geometry;
 mod header;
 mod lengths;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::error::ImageError;
 use super::geometry::{
     self, AxisMap, Reorient, V3, add_scaled, cross, dot, natural_affine, scale, sub, unit,
 };
@@ -510,10 +511,10 @@ fn fill_volumes(plan: &Plan) -> Result<Vec<Vec<f32>>> {
         let decoded = decode_files(plan, batch);
         let mut images = Vec::new();
         for (&f, raw) in batch.iter().zip(&decoded) {
-            let err = |r: String| Error::dicom(plan.inputs[f].error_path(), r);
-            let raw = raw.as_ref().map_err(|r| err(r.clone()))?;
+            let err = |e: &ImageError| Error::dicom(plan.inputs[f].error_path(), e.to_string());
+            let raw = raw.as_ref().map_err(err)?;
             for &(v, k, s) in &by_file[f] {
-                images.push((v, k, s, image(plan, raw, &s, k).map_err(err)?));
+                images.push((v, k, s, image(plan, raw, &s, k).map_err(|e| err(&e))?));
             }
         }
         place_images(plan, &map, images, &mut volumes);
@@ -585,16 +586,19 @@ fn volumes_with_geometry(series: &Series, volumes: Vec<Vec<f32>>) -> Vec<Volume>
 const DECODE_BATCH: usize = 32;
 
 /// Decodes the files `batch` of `plan` (in parallel natively; the page has no threads).
-fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, String>> {
-    let one = |&f: &usize| -> Result<decode::RawFrames, String> {
+fn decode_files(plan: &Plan, batch: &[usize]) -> Vec<Result<decode::RawFrames, ImageError>> {
+    let one = |&f: &usize| -> Result<decode::RawFrames, ImageError> {
         let (rows, cols) = plan.frame_size[f];
-        let obj = read::open(&plan.inputs[f], false).map_err(|e| e.reason().to_string())?;
+        let obj = read::open(&plan.inputs[f], false)
+            .map_err(|e| ImageError::Open(e.reason().to_string()))?;
         let raw = decode::decode_raw(obj)?;
         if raw.rows != rows || raw.cols != cols {
-            return Err(format!(
-                "decoded image is {}x{}, header said {cols}x{rows}",
-                raw.cols, raw.rows
-            ));
+            return Err(ImageError::SizeMismatch {
+                cols: raw.cols,
+                rows: raw.rows,
+                header_cols: cols,
+                header_rows: rows,
+            });
         }
         Ok(raw)
     };
@@ -639,15 +643,14 @@ fn image<'a>(
     raw: &'a decode::RawFrames,
     s: &SliceRef,
     k: usize,
-) -> Result<Image<'a>, String> {
+) -> Result<Image<'a>, ImageError> {
     let nd = plan.natural_dims;
     let (rows, cols) = (raw.rows, raw.cols);
     if s.frame >= raw.frames {
-        return Err(format!(
-            "frame {} missing: only {} decoded",
-            s.frame + 1,
-            raw.frames
-        ));
+        return Err(ImageError::FrameMissing {
+            frame: s.frame + 1,
+            decoded: raw.frames,
+        });
     }
     let (r0, c0) = match s.tile {
         Some(t) => {
@@ -657,7 +660,7 @@ fn image<'a>(
         None => (0, 0),
     };
     if r0 + nd[1] > rows || c0 + nd[0] > cols {
-        return Err(format!("mosaic tile {} outside the image", k + 1));
+        return Err(ImageError::TileOutside(k + 1));
     }
     let start = s.frame * rows * cols + r0 * cols + c0;
     let end = start + (nd[1] - 1) * cols + nd[0];

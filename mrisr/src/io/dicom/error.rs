@@ -1,0 +1,162 @@
+//! Why the images of one file cannot be read. The reader's functions return these; where a
+//! file is known, [`crate::Error::Dicom`] turns one into a message that names the file (the
+//! text of each variant is the reason a user sees).
+
+use super::MAX_VOXELS;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImageError {
+    /// The file could not be opened or parsed as DICOM.
+    #[error("{0}")]
+    Open(String),
+    /// A header attribute the reader needs is missing or unusable.
+    #[error("{0}")]
+    Header(String),
+    /// No decoder in this build for the file's transfer syntax; the text names it.
+    #[error("{0}")]
+    TransferSyntax(String),
+    #[error("image too large: {cols}x{rows}x{frames} pixels (limit {MAX_VOXELS})")]
+    TooLarge {
+        cols: usize,
+        rows: usize,
+        frames: usize,
+    },
+    #[error(
+        "pixel data too short: {available} samples for {cols}x{rows}x{frames} pixels of {spp} sample(s) at {bits} bits (expected {expected})"
+    )]
+    TooShort {
+        available: usize,
+        cols: usize,
+        rows: usize,
+        frames: usize,
+        spp: usize,
+        bits: u16,
+        expected: usize,
+    },
+    #[error("unsupported BitsAllocated {0}")]
+    BitsAllocated(i64),
+    #[error("SamplesPerPixel {0} is not supported")]
+    SamplesPerPixel(usize),
+    /// Pixel data that is not what the header promises (other than too short).
+    #[error("{0}")]
+    PixelData(String),
+    /// Compressed data that mrisr's own JPEG 2000 / JPEG-LS / RLE decoding refused.
+    #[error("{0}")]
+    Codec(String),
+    /// dicom-pixeldata could not decode the pixel data.
+    #[error("cannot decode pixel data ({ts}): {reason}")]
+    Decoder { ts: String, reason: String },
+    /// A decoder panicked (caught).
+    #[error("the pixel decoder failed on malformed data ({ts})")]
+    DecoderPanicked { ts: String },
+    /// `source`, while decoding data of transfer syntax `ts`.
+    #[error("{source} ({ts})")]
+    InTransferSyntax { source: Box<ImageError>, ts: String },
+    #[error("decoded image is {cols}x{rows}, header said {header_cols}x{header_rows}")]
+    SizeMismatch {
+        cols: usize,
+        rows: usize,
+        header_cols: usize,
+        header_rows: usize,
+    },
+    #[error("frame {frame} missing: only {decoded} decoded")]
+    FrameMissing { frame: usize, decoded: usize },
+    #[error("mosaic tile {0} outside the image")]
+    TileOutside(usize),
+}
+
+impl ImageError {
+    /// The same error, said to have happened while decoding transfer syntax `ts`.
+    pub(crate) fn in_transfer_syntax(self, ts: String) -> ImageError {
+        ImageError::InTransferSyntax {
+            source: Box::new(self),
+            ts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts users see, word for word as the reader wrote them before it had a type.
+    #[test]
+    fn messages_read_as_before() {
+        let short = ImageError::TooShort {
+            available: 10,
+            cols: 4,
+            rows: 3,
+            frames: 1,
+            spp: 1,
+            bits: 16,
+            expected: 12,
+        };
+        assert_eq!(
+            short.to_string(),
+            "pixel data too short: 10 samples for 4x3x1 pixels of 1 sample(s) at 16 bits (expected 12)"
+        );
+        assert_eq!(
+            short
+                .in_transfer_syntax("JPEG-LS Lossless (1.2.840.10008.1.2.4.80)".into())
+                .to_string(),
+            "pixel data too short: 10 samples for 4x3x1 pixels of 1 sample(s) at 16 bits \
+             (expected 12) (JPEG-LS Lossless (1.2.840.10008.1.2.4.80))"
+        );
+        let large = ImageError::TooLarge {
+            cols: 65535,
+            rows: 65535,
+            frames: 9,
+        };
+        assert_eq!(
+            large.to_string(),
+            format!("image too large: 65535x65535x9 pixels (limit {MAX_VOXELS})")
+        );
+        let cases = [
+            (
+                ImageError::BitsAllocated(12),
+                "unsupported BitsAllocated 12",
+            ),
+            (
+                ImageError::SamplesPerPixel(4),
+                "SamplesPerPixel 4 is not supported",
+            ),
+            (
+                ImageError::Decoder {
+                    ts: "RLE Lossless (1.2.840.10008.1.2.5)".into(),
+                    reason: "bad segment".into(),
+                },
+                "cannot decode pixel data (RLE Lossless (1.2.840.10008.1.2.5)): bad segment",
+            ),
+            (
+                ImageError::DecoderPanicked {
+                    ts: "X (1.2)".into(),
+                },
+                "the pixel decoder failed on malformed data (X (1.2))",
+            ),
+            (
+                ImageError::SizeMismatch {
+                    cols: 4,
+                    rows: 3,
+                    header_cols: 8,
+                    header_rows: 6,
+                },
+                "decoded image is 4x3, header said 8x6",
+            ),
+            (
+                ImageError::FrameMissing {
+                    frame: 5,
+                    decoded: 4,
+                },
+                "frame 5 missing: only 4 decoded",
+            ),
+            (
+                ImageError::TileOutside(7),
+                "mosaic tile 7 outside the image",
+            ),
+            (ImageError::Header("no Rows".into()), "no Rows"),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+}
