@@ -2,6 +2,7 @@
 //!
 //!     cargo bench -p mrisr --no-default-features --bench dicom_load [-- RUNS [DIR...]]
 //!
+//! A relative DIR is taken from the workspace root unless it exists from the crate's folder.
 //! For each folder, in one process and interleaved run by run: mrisr `scan_dir` + `load_series`
 //! of every usable series (volumes in memory, nothing written), then
 //! `dcm2niix -z n -b n -o <empty temp dir> <folder>` (every series converted to uncompressed
@@ -114,7 +115,17 @@ fn main() {
                 0
             },
         )
-        .map(PathBuf::from)
+        .map(|a| {
+            // Relative to the workspace root (as README and BENCHMARKS write them) when not
+            // found from where cargo runs the bench (the crate's folder).
+            let p = PathBuf::from(a);
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            if p.is_relative() && !p.exists() {
+                root.join(p)
+            } else {
+                p
+            }
+        })
         .collect();
     if dirs.is_empty() {
         let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
