@@ -152,7 +152,7 @@ fn decode_raw_with(
         .to_string();
     check_transfer_syntax(&ts, decoders)?;
     // Refuse absurd sizes before a decoder allocates for them.
-    let info = file_info(&obj).map_err(ImageError::Header)?;
+    let info = file_info(&obj)?;
     let want = voxel_count(&[info.rows, info.cols, info.number_of_frames]);
     if want > MAX_VOXELS {
         return Err(ImageError::TooLarge {
@@ -552,7 +552,7 @@ pub fn decode_input(input: &DicomInput) -> Result<DecodedImage> {
 pub fn decode_input_with(input: &DicomInput, decoders: Decoders) -> Result<DecodedImage> {
     let err = |reason: String| Error::dicom(input.error_path(), reason);
     let obj = read::open(input, false).map_err(|e| err(e.reason().to_string()))?;
-    let info = file_info(&obj).map_err(err)?;
+    let info = file_info(&obj).map_err(|e| err(e.to_string()))?;
     let raw = decode_raw_with(obj, decoders).map_err(|e| err(e.to_string()))?;
     let plane = raw.rows * raw.cols;
     let mut data = raw.data.into_grey();

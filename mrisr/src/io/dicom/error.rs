@@ -9,9 +9,9 @@ pub(crate) enum ImageError {
     /// The file could not be opened or parsed as DICOM.
     #[error("{0}")]
     Open(String),
-    /// A header attribute the reader needs is missing or unusable.
-    #[error("{0}")]
-    Header(String),
+    /// The header does not describe an image the reader can use.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     /// No decoder in this build for the file's transfer syntax; the text names it.
     #[error("{0}")]
     TransferSyntax(String),
@@ -63,6 +63,23 @@ pub(crate) enum ImageError {
     FrameMissing { frame: usize, decoded: usize },
     #[error("mosaic tile {0} outside the image")]
     TileOutside(usize),
+}
+
+/// Why a file's header does not describe an image mrisr can read (a scan lists the file as
+/// skipped with this reason).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeaderError {
+    #[error("DICOMDIR (a directory index, not an image)")]
+    Dicomdir,
+    #[error(
+        "no image ({}no Rows/Columns)",
+        .modality.as_ref().map(|m| format!("modality {m}, ")).unwrap_or_default()
+    )]
+    NoRowsColumns { modality: Option<String> },
+    #[error("invalid image size {cols}x{rows}")]
+    ImageSize { cols: i64, rows: i64 },
+    #[error("invalid NumberOfFrames {0}")]
+    NumberOfFrames(i64),
 }
 
 impl ImageError {
@@ -153,7 +170,33 @@ mod tests {
                 ImageError::TileOutside(7),
                 "mosaic tile 7 outside the image",
             ),
-            (ImageError::Header("no Rows".into()), "no Rows"),
+            (
+                HeaderError::NoRowsColumns { modality: None }.into(),
+                "no image (no Rows/Columns)",
+            ),
+            (
+                HeaderError::NoRowsColumns {
+                    modality: Some("SR".into()),
+                }
+                .into(),
+                "no image (modality SR, no Rows/Columns)",
+            ),
+            (
+                HeaderError::ImageSize {
+                    cols: 0,
+                    rows: 70000,
+                }
+                .into(),
+                "invalid image size 0x70000",
+            ),
+            (
+                HeaderError::NumberOfFrames(0).into(),
+                "invalid NumberOfFrames 0",
+            ),
+            (
+                HeaderError::Dicomdir.into(),
+                "DICOMDIR (a directory index, not an image)",
+            ),
         ];
         for (e, text) in cases {
             assert_eq!(e.to_string(), text);

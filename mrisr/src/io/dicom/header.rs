@@ -7,6 +7,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject};
 
 use super::SourceAttributes;
 use super::csa;
+use super::error::HeaderError;
 
 /// Geometry and scaling of one frame (one 2D image as stored, before mosaic tiling).
 #[derive(Clone, Debug, Default)]
@@ -318,7 +319,7 @@ fn source_attributes(obj: &InMemDicomObject) -> SourceAttributes {
 
 /// Reads what a scan needs from a parsed object. Returns Err with a reason for files that hold
 /// no image (no Rows/Columns): structured reports, RT plans, DICOMDIRs...
-pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
+pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, HeaderError> {
     let meta = file.meta();
     let ts = meta
         .transfer_syntax()
@@ -330,24 +331,21 @@ pub(crate) fn file_info(file: &DefaultDicomObject) -> Result<FileInfo, String> {
         .to_string();
     let obj: &InMemDicomObject = file;
     if sop_class == "1.2.840.10008.1.3.10" || obj.get(tags::DIRECTORY_RECORD_SEQUENCE).is_some() {
-        return Err("DICOMDIR (a directory index, not an image)".into());
+        return Err(HeaderError::Dicomdir);
     }
     let modality = get_str(obj, tags::MODALITY).unwrap_or_default();
     let (Some(rows), Some(cols)) = (get_int(obj, tags::ROWS), get_int(obj, tags::COLUMNS)) else {
-        let what = if modality.is_empty() {
-            "no image (no Rows/Columns)".to_string()
-        } else {
-            format!("no image (modality {modality}, no Rows/Columns)")
-        };
-        return Err(what);
+        return Err(HeaderError::NoRowsColumns {
+            modality: (!modality.is_empty()).then_some(modality),
+        });
     };
     if rows <= 0 || cols <= 0 || rows > 65535 || cols > 65535 {
-        return Err(format!("invalid image size {cols}x{rows}"));
+        return Err(HeaderError::ImageSize { cols, rows });
     }
     let number_of_frames = match get_int(obj, tags::NUMBER_OF_FRAMES) {
         None => 1,
         Some(n) if (1..=1 << 20).contains(&n) => n as usize,
-        Some(n) => return Err(format!("invalid NumberOfFrames {n}")),
+        Some(n) => return Err(HeaderError::NumberOfFrames(n)),
     };
     let samples_per_pixel = get_int(obj, tags::SAMPLES_PER_PIXEL)
         .unwrap_or(1)

@@ -21,7 +21,7 @@ pub fn scan_inputs(inputs: Vec<DicomInput>) -> ScanReport {
                 Ok(info) => files.push((input, info)),
                 Err(reason) => skipped.push(Skipped {
                     name: input.name(),
-                    reason,
+                    reason: reason.to_string(),
                 }),
             },
             Err(OpenError::NotDicom(reason)) | Err(OpenError::Broken(reason)) => {
