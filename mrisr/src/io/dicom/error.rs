@@ -82,6 +82,37 @@ pub(crate) enum HeaderError {
     NumberOfFrames(i64),
 }
 
+/// Why the images of one group do not make volumes (the series' `problem`, found by the scan).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SeriesProblem {
+    #[error("invalid ImageOrientationPatient {0:?}")]
+    Orientation([f64; 6]),
+    #[error("mosaic of {images} images does not fit a {cols}x{rows} image")]
+    MosaicTooSmall {
+        images: usize,
+        cols: usize,
+        rows: usize,
+    },
+    #[error("mosaic without ImagePositionPatient")]
+    MosaicWithoutPosition,
+    #[error("{missing} of {images} images have no ImagePositionPatient")]
+    MissingPositions { missing: usize, images: usize },
+    #[error(
+        "{images} images at {positions} slice positions with {lo} to {hi} images each: incomplete or mixed volumes"
+    )]
+    UnevenPositions {
+        images: usize,
+        positions: usize,
+        lo: usize,
+        hi: usize,
+    },
+    #[error(
+        "too large: {volumes} volumes of {}x{}x{} voxels (limit {MAX_VOXELS} voxels)",
+        .dims[0], .dims[1], .dims[2]
+    )]
+    TooLarge { volumes: usize, dims: [usize; 3] },
+}
+
 impl ImageError {
     /// The same error, said to have happened while decoding transfer syntax `ts`.
     pub(crate) fn in_transfer_syntax(self, ts: String) -> ImageError {
@@ -201,5 +232,50 @@ mod tests {
         for (e, text) in cases {
             assert_eq!(e.to_string(), text);
         }
+        let problems = [
+            (
+                SeriesProblem::Orientation([1.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+                "invalid ImageOrientationPatient [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]",
+            ),
+            (
+                SeriesProblem::MosaicTooSmall {
+                    images: 36,
+                    cols: 4,
+                    rows: 4,
+                },
+                "mosaic of 36 images does not fit a 4x4 image",
+            ),
+            (
+                SeriesProblem::MosaicWithoutPosition,
+                "mosaic without ImagePositionPatient",
+            ),
+            (
+                SeriesProblem::MissingPositions {
+                    missing: 2,
+                    images: 9,
+                },
+                "2 of 9 images have no ImagePositionPatient",
+            ),
+            (
+                SeriesProblem::UnevenPositions {
+                    images: 9,
+                    positions: 4,
+                    lo: 2,
+                    hi: 3,
+                },
+                "9 images at 4 slice positions with 2 to 3 images each: incomplete or mixed volumes",
+            ),
+        ];
+        for (p, text) in problems {
+            assert_eq!(p.to_string(), text);
+        }
+        assert_eq!(
+            SeriesProblem::TooLarge {
+                volumes: 2,
+                dims: [3, 4, 5]
+            }
+            .to_string(),
+            format!("too large: 2 volumes of 3x4x5 voxels (limit {MAX_VOXELS} voxels)")
+        );
     }
 }

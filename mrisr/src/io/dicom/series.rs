@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::error::ImageError;
+use super::error::{ImageError, SeriesProblem};
 use super::geometry::{
     self, AxisMap, Reorient, V3, add_scaled, cross, dot, natural_affine, scale, sub, unit,
 };
@@ -203,13 +203,11 @@ fn plan_group(files: &[(DicomInput, FileInfo)], items: &[(usize, usize)]) -> Ser
             series.volumes = series.plan.slices.len();
             let vox = voxel_count(&dims);
             if vox.saturating_mul(series.volumes) > MAX_VOXELS {
-                series.problem = Some(format!(
-                    "too large: {} volumes of {}x{}x{} voxels (limit {MAX_VOXELS} voxels)",
-                    series.volumes, dims[0], dims[1], dims[2]
-                ));
+                let volumes = series.volumes;
+                series.problem = Some(SeriesProblem::TooLarge { volumes, dims }.to_string());
             }
         }
-        Err(p) => series.problem = Some(p),
+        Err(p) => series.problem = Some(p.to_string()),
     }
     series
 }
@@ -226,14 +224,14 @@ fn pixel_spacing(fr: &FrameInfo, series: &mut Series) -> (f64, f64) {
     }
 }
 
-fn orientation(fr: &FrameInfo, series: &mut Series) -> Result<(V3, V3), String> {
+fn orientation(fr: &FrameInfo, series: &mut Series) -> Result<(V3, V3), SeriesProblem> {
     match fr.iop {
         Some(o) => {
             let r = unit([o[0], o[1], o[2]]);
             let c = unit([o[3], o[4], o[5]]);
             match (r, c) {
                 (Some(r), Some(c)) if unit(cross(r, c)).is_some() => Ok((r, c)),
-                _ => Err(format!("invalid ImageOrientationPatient {o:?}")),
+                _ => Err(SeriesProblem::Orientation(o)),
             }
         }
         None => {
@@ -259,21 +257,22 @@ fn plan_mosaic(
     items: &[(usize, usize)],
     local: &HashMap<usize, usize>,
     series: &mut Series,
-) -> Result<(), String> {
+) -> Result<(), SeriesProblem> {
     let (_, info0) = &files[items[0].0];
     let fr0 = &info0.frames[items[0].1];
     let n = info0.mosaic.unwrap_or(1);
     let grid = (n as f64).sqrt().ceil() as usize;
     let (tr, tc) = (info0.rows / grid, info0.cols / grid);
     if tr == 0 || tc == 0 {
-        return Err(format!(
-            "mosaic of {n} images does not fit a {}x{} image",
-            info0.cols, info0.rows
-        ));
+        return Err(SeriesProblem::MosaicTooSmall {
+            images: n,
+            cols: info0.cols,
+            rows: info0.rows,
+        });
     }
     let (row, col) = orientation(fr0, series)?;
     let Some(ipp) = fr0.ipp else {
-        return Err("mosaic without ImagePositionPatient".into());
+        return Err(SeriesProblem::MosaicWithoutPosition);
     };
     let (dr, dc) = pixel_spacing(fr0, series);
     let dz = header_slice_spacing(info0, fr0);
@@ -322,7 +321,7 @@ fn plan_stack(
     items: &[(usize, usize)],
     local: &HashMap<usize, usize>,
     series: &mut Series,
-) -> Result<(), String> {
+) -> Result<(), SeriesProblem> {
     let (_, info0) = &files[items[0].0];
     let fr0 = &info0.frames[items[0].1];
     let (row, col) = orientation(fr0, series)?;
@@ -358,10 +357,10 @@ fn plan_stack(
             [0.0; 3],
         )
     } else if missing > 0 {
-        return Err(format!(
-            "{missing} of {} images have no ImagePositionPatient",
-            items.len()
-        ));
+        return Err(SeriesProblem::MissingPositions {
+            missing,
+            images: items.len(),
+        });
     } else {
         let dist = |it: &(usize, usize)| dot(frame(it).ipp.unwrap_or_default(), normal);
         let mut sorted = items.to_vec();
@@ -387,11 +386,12 @@ fn plan_stack(
         if clusters.iter().any(|c| c.len() != nv) {
             let lo = clusters.iter().map(Vec::len).min().unwrap_or(0);
             let hi = clusters.iter().map(Vec::len).max().unwrap_or(0);
-            return Err(format!(
-                "{} images at {} slice positions with {lo} to {hi} images each: incomplete or mixed volumes",
-                items.len(),
-                clusters.len()
-            ));
+            return Err(SeriesProblem::UnevenPositions {
+                images: items.len(),
+                positions: clusters.len(),
+                lo,
+                hi,
+            });
         }
         let first = frame(&clusters[0][0]).ipp.unwrap_or_default();
         let np = clusters.len();
