@@ -22,6 +22,8 @@ use dicom_core::value::Value as DicomValue;
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 
+use super::error::CodecError;
+
 /// JPEG 2000 Image Compression (Lossless Only) and JPEG 2000 Image Compression.
 pub(crate) const JPEG2000_UIDS: [&str; 2] = ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"];
 /// High-Throughput JPEG 2000 (lossless, lossless RPCL, lossy).
@@ -79,7 +81,7 @@ pub(crate) fn decode_frames(
     codec: Codec,
     spec: FrameSpec,
     frames: usize,
-) -> Result<Samples, String> {
+) -> Result<Samples, CodecError> {
     let start = match codec {
         Codec::Jpeg2000 => StartMarker::Jpeg2000,
         Codec::JpegLs => StartMarker::Jpeg,
@@ -90,18 +92,25 @@ pub(crate) fn decode_frames(
     let mut data = Vec::with_capacity(per_frame.saturating_mul(frames));
     let mut rgb = false;
     for (f, piece) in pieces.iter().enumerate() {
-        let at = |e: String| {
+        let at = |e: CodecError| {
             if frames > 1 {
-                format!("frame {} of {frames}: {e}", f + 1)
+                CodecError::InFrame {
+                    frame: f + 1,
+                    frames,
+                    source: Box::new(e),
+                }
             } else {
                 e
             }
         };
-        match codec {
-            Codec::Jpeg2000 => rgb |= jpeg2000_frame(piece, spec, &mut data).map_err(at)?,
-            Codec::JpegLs => jpeg_ls_frame(piece, spec, &mut data).map_err(at)?,
-            Codec::Rle => rle_frame(piece, spec, &mut data).map_err(at)?,
-        }
+        let decoded = match codec {
+            Codec::Jpeg2000 => jpeg2000_frame(piece, spec, &mut data)
+                .map(|is_rgb| rgb |= is_rgb)
+                .map_err(CodecError::Jpeg2000),
+            Codec::JpegLs => jpeg_ls_frame(piece, spec, &mut data).map_err(CodecError::JpegLs),
+            Codec::Rle => rle_frame(piece, spec, &mut data).map_err(CodecError::Rle),
+        };
+        decoded.map_err(at)?;
     }
     Ok(Samples { data, rgb })
 }
@@ -138,18 +147,14 @@ fn frame_data(
     obj: &DefaultDicomObject,
     frames: usize,
     start: StartMarker,
-) -> Result<Vec<Cow<'_, [u8]>>, String> {
-    let pd = obj
-        .get(tags::PIXEL_DATA)
-        .ok_or("no Pixel Data element (file truncated or not an image)")?;
+) -> Result<Vec<Cow<'_, [u8]>>, CodecError> {
+    let pd = obj.get(tags::PIXEL_DATA).ok_or(CodecError::NoPixelData)?;
     let DicomValue::PixelSequence(seq) = pd.value() else {
-        return Err(
-            "Pixel Data is not encapsulated although the transfer syntax is compressed".into(),
-        );
+        return Err(CodecError::NotEncapsulated);
     };
     let frags: Vec<&[u8]> = seq.fragments().iter().map(|f| f.as_ref()).collect();
     if frags.is_empty() || frags.iter().all(|f| f.is_empty()) {
-        return Err("encapsulated Pixel Data holds no fragments".into());
+        return Err(CodecError::NoFragments);
     }
     fn join<'a>(fs: &[&'a [u8]]) -> Cow<'a, [u8]> {
         if fs.len() == 1 {
@@ -187,12 +192,11 @@ fn frame_data(
         out.last_mut().expect("pushed above").push(f);
     }
     if out.len() != frames {
-        return Err(format!(
-            "NumberOfFrames is {frames} but the encapsulated Pixel Data holds {} codestreams \
-             ({} fragments, no usable offset table)",
-            out.len(),
-            frags.len()
-        ));
+        return Err(CodecError::FrameCount {
+            frames,
+            codestreams: out.len(),
+            fragments: frags.len(),
+        });
     }
     Ok(out.iter().map(|v| join(v)).collect())
 }

@@ -223,7 +223,7 @@ fn own_codec(obj: &DefaultDicomObject, info: &FileInfo, c: Codec) -> Result<RawF
         bits_allocated,
     };
     let frames = info.number_of_frames;
-    let samples = codec::decode_frames(obj, c, spec, frames).map_err(ImageError::Codec)?;
+    let samples = codec::decode_frames(obj, c, spec, frames)?;
     let pi_text = get_str(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
     let pi = if samples.rgb {
         PhotometricInterpretation::Rgb

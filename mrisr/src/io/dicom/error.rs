@@ -41,8 +41,8 @@ pub(crate) enum ImageError {
     #[error("{0}")]
     PixelData(String),
     /// Compressed data that mrisr's own JPEG 2000 / JPEG-LS / RLE decoding refused.
-    #[error("{0}")]
-    Codec(String),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
     /// dicom-pixeldata could not decode the pixel data.
     #[error("cannot decode pixel data ({ts}): {reason}")]
     Decoder { ts: String, reason: String },
@@ -80,6 +80,39 @@ pub(crate) enum HeaderError {
     ImageSize { cols: i64, rows: i64 },
     #[error("invalid NumberOfFrames {0}")]
     NumberOfFrames(i64),
+}
+
+/// Why [`super::codec`] could not decode compressed pixel data: the frames could not be found
+/// in the encapsulated data, or a frame's codestream was refused (the codec's own words).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CodecError {
+    #[error("no Pixel Data element (file truncated or not an image)")]
+    NoPixelData,
+    #[error("Pixel Data is not encapsulated although the transfer syntax is compressed")]
+    NotEncapsulated,
+    #[error("encapsulated Pixel Data holds no fragments")]
+    NoFragments,
+    #[error(
+        "NumberOfFrames is {frames} but the encapsulated Pixel Data holds {codestreams} codestreams ({fragments} fragments, no usable offset table)"
+    )]
+    FrameCount {
+        frames: usize,
+        codestreams: usize,
+        fragments: usize,
+    },
+    #[error("{0}")]
+    Rle(String),
+    #[error("{0}")]
+    Jpeg2000(String),
+    #[error("{0}")]
+    JpegLs(String),
+    /// `source`, in frame `frame` (1-based) of a multi-frame file.
+    #[error("frame {frame} of {frames}: {source}")]
+    InFrame {
+        frame: usize,
+        frames: usize,
+        source: Box<CodecError>,
+    },
 }
 
 /// Why the images of one group do not make volumes (the series' `problem`, found by the scan).
@@ -227,6 +260,25 @@ mod tests {
             (
                 HeaderError::Dicomdir.into(),
                 "DICOMDIR (a directory index, not an image)",
+            ),
+            (
+                CodecError::InFrame {
+                    frame: 2,
+                    frames: 3,
+                    source: Box::new(CodecError::JpegLs("JPEG-LS stream holds no scan".into())),
+                }
+                .into(),
+                "frame 2 of 3: JPEG-LS stream holds no scan",
+            ),
+            (
+                CodecError::FrameCount {
+                    frames: 3,
+                    codestreams: 2,
+                    fragments: 5,
+                }
+                .into(),
+                "NumberOfFrames is 3 but the encapsulated Pixel Data holds 2 codestreams (5 \
+                 fragments, no usable offset table)",
             ),
         ];
         for (e, text) in cases {
