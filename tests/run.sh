@@ -11,6 +11,11 @@ stamp() { echo "-- $1 ($(( $(date +%s) - t0 )) s)"; }
 stamp "formatting: cargo fmt --check"
 cargo fmt --all --check
 
+stamp "lints: cargo clippy -D warnings (mrisr, kernels, trainer; web below, for wasm32)"
+# mrisr/zip: io::zip and its tests linted too. Clippy's check build is its own, so the feature
+# does not touch the test build's burn (see the io::zip tests below).
+cargo clippy --all-targets --features mrisr/zip -- -D warnings
+
 stamp "native tests: cargo test (mrisr, trainer; web is wasm-only)"
 # MRISR_REQUIRE_WGPU: the wgpu test must find an adapter (lavapipe, from .ci/run).
 MRISR_REQUIRE_WGPU=1 cargo test --no-fail-fast
@@ -24,13 +29,17 @@ MRISR_SIMD=v3 cargo test -q --lib engine
 # tests in a build without burn (about 4 CPU-minutes cold).
 cargo test -q -p mrisr --no-default-features --features zip --lib io::zip
 
-stamp "mrisr library for wasm32-unknown-unknown"
+stamp "mrisr library for wasm32-unknown-unknown, clippy on the web crate"
 env_file="${MRISR_WASM_ENV:-}"
 if [[ -z "$env_file" ]]; then env_file=$(mktemp); bash ../shared/tools/setup-wasm.sh --env > "$env_file"; fi
 (
   . "$env_file"
   # The page's profile (web/build.sh): std and the shared dependencies are built once for both.
   "$WASM_CARGO" build --profile web -p mrisr --no-default-features --target wasm32-unknown-unknown
+  # The web crate (and mrisr as it builds there) through Debian's clippy for rustc-web
+  # (rust-web-clippy, from .ci/run): /usr/bin first, or rustup's cargo-clippy would be taken.
+  PATH="/usr/bin:$PATH" "$WASM_CARGO" clippy -p mrisr-web --all-targets \
+    --target wasm32-unknown-unknown -- -D warnings
 )
 
 stamp "tiny weights for the browser test (trainer, a few steps on a crop of real data)"

@@ -100,8 +100,8 @@ pub fn transform(a: &Affine, p: [f64; 3]) -> [f64; 3] {
 /// not finite.
 pub fn invert_affine(a: &Affine) -> Option<Affine> {
     let m: [[f64; 3]; 3] = std::array::from_fn(|r| std::array::from_fn(|c| a[r][c]));
-    // NaN fails this comparison too.
-    if !(det3(&m).abs() >= 1e-12) {
+    let det = det3(&m);
+    if !det.is_finite() || det.abs() < 1e-12 {
         return None;
     }
     let it = inv_transpose(&m)?;

@@ -118,9 +118,10 @@ impl Prepared {
 pub enum Network {
     /// mrisr's CPU engine, within `memory` bytes of plane buffers.
     Cpu { net: CpuNet, memory: usize },
-    /// burn's network on `device` (a GPU), in `tiles`.
+    /// burn's network on `device` (a GPU), in `tiles`. Boxed: burn holds its modules inline,
+    /// and unboxed they made every `Network` 960 bytes, the CPU one too.
     Burn {
-        net: crate::model::SrNet,
+        net: Box<crate::model::SrNet>,
         device: burn::tensor::Device,
         tiles: crate::infer::TileOptions,
     },
@@ -146,6 +147,7 @@ impl Network {
                 let (net, card) = crate::model::weights::load(name, bytes, device)?;
                 let tiles = crate::infer::TileOptions::for_net(&card.net, max_tile_voxels);
                 let device = device.clone();
+                let net = Box::new(net);
                 (Network::Burn { net, device, tiles }, card)
             }
         })

@@ -25,8 +25,8 @@ fn coarsened_geometry_inverts_refined_geometry() {
     let f = [2, 3, 5];
     let c = coarsened_geometry(&v, f);
     assert_eq!(c.dims, [6, 3, 2]);
-    for a in 0..3 {
-        assert!((c.spacing[a] - v.spacing[a] * f[a] as f64).abs() < 1e-12);
+    for (a, &fa) in f.iter().enumerate() {
+        assert!((c.spacing[a] - v.spacing[a] * fa as f64).abs() < 1e-12);
     }
     let back = c.refined_geometry(f);
     assert_eq!(back.dims, v.dims);

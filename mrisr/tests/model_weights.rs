@@ -166,6 +166,7 @@ fn upscale_puts_the_result_on_the_refined_grid() {
     vol.affine = mrisr::volume::diagonal_affine(vol.spacing);
     vol.affine[0][3] = 12.0;
     let tiles = TileOptions::for_net(&cfg, 16 * 16 * 16);
+    let net = Box::new(net);
     let network = Network::Burn { net, device, tiles };
     let out = block_on(network.upscale(&card, &vol, None, &mut |_| true)).unwrap();
     let expected = vol.refined_geometry([2, 1, 1]);
@@ -216,6 +217,7 @@ fn cpu_engine_matches_burn_on_the_real_knee() {
     assert_eq!(card, cpu_card);
 
     let tiles = TileOptions::for_net(&card.net, 40 * 40 * 40);
+    let net = Box::new(net);
     let burn = Network::Burn { net, device, tiles };
     let burn_out = block_on(burn.upscale(&card, &input, None, &mut |_| true)).unwrap();
     // A small memory budget: several columns, so their seams are checked too.

@@ -42,8 +42,8 @@ fn reads_reference_knee_like_nibabel() {
     assert_eq!(v.dims.to_vec(), shape);
     // The JSON holds nibabel's float64 view of the float32 sform: equal to f32 precision.
     assert_affine_close(&v.affine, &affine, 1e-6);
-    for a in 0..3 {
-        assert!((v.spacing[a] - zooms[a]).abs() < 1e-6);
+    for (s, z) in v.spacing.iter().zip(&zooms) {
+        assert!((s - z).abs() < 1e-6);
     }
     let sum: i64 = v.data.iter().map(|&x| x as i64).sum();
     assert_eq!(sum, json["voxel_sum"].as_i64().unwrap());
@@ -91,10 +91,10 @@ fn reads_all_training_volumes() {
     for (file, dims, spacing) in table {
         let v = read_nifti_volume(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(v.dims, dims, "{file}");
-        for a in 0..3 {
+        for (s, expected) in v.spacing.iter().zip(spacing) {
             // The README rounds 0.8800001-ish spacings to two decimals.
             assert!(
-                (v.spacing[a] - spacing[a]).abs() < 5e-3,
+                (s - expected).abs() < 5e-3,
                 "{file}: spacing {:?}",
                 v.spacing
             );
@@ -118,9 +118,9 @@ fn oblique_volume(flip: bool) -> Volume {
     let rz = [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]];
     let rx = [[1.0, 0.0, 0.0], [0.0, c2, -s2], [0.0, s2, c2]];
     let z = [0.7, 0.9, if flip { -3.0 } else { 3.0 }];
-    for r in 0..3 {
+    for (r, rx_row) in rx.iter().enumerate() {
         for col in 0..3 {
-            let rot: f64 = (0..3).map(|k| rx[r][k] * rz[k][col]).sum();
+            let rot: f64 = (0..3).map(|k| rx_row[k] * rz[k][col]).sum();
             v.affine[r][col] = rot * z[col];
         }
     }

@@ -259,10 +259,9 @@ impl Trainer {
             // Weights exported into a folder the page serves are listed for it.
             if let (Some(dir), Some(name)) =
                 (out.parent(), out.file_name().and_then(|n| n.to_str()))
+                && dir.ends_with("www/weights")
             {
-                if dir.ends_with("www/weights") {
-                    crate::publish::update_index(dir, name, &card, &bytes)?;
-                }
+                crate::publish::update_index(dir, name, &card, &bytes)?;
             }
         }
         Ok(())
