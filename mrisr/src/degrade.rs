@@ -267,9 +267,13 @@ pub fn truncate_k_space(vol: &Volume, factor: [usize; 3]) -> Volume {
     out
 }
 
-/// See [`Degradation::ThickSlices`].
+/// See [`Degradation::ThickSlices`]. The result's slices are as thick as their spacing: the
+/// source's slice thickness (DICOM SliceThickness, a sidecar's) no longer describes them.
 pub fn thick_slices(vol: &Volume, factor: [usize; 3], profile: SliceProfile) -> Volume {
     let mut out = coarsened_geometry(vol, factor);
+    if factor.iter().any(|&f| f > 1) {
+        out.meta.slice_thickness_mm = None;
+    }
     let mut dims: [usize; 3] = std::array::from_fn(|a| out.dims[a] * factor[a]);
     let mut data = crop_to(vol, dims);
     for axis in 0..3 {

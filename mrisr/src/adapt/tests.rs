@@ -188,3 +188,19 @@ fn an_adapted_card_runs_both_orientations_on_the_fov_keeping_grid() {
     let e = prepare(&card, &iso, None).err().unwrap().to_string();
     assert!(e.contains("isotropic"), "{e}");
 }
+
+#[test]
+fn simulated_thick_slices_forget_the_source_thickness() {
+    // A 3D series with 1.5 mm partitions whose sidecar says SliceThickness 1.5 mm, made into
+    // 6 mm box slices: learning must model 6 mm slices, not 1.5 mm ones with 4.5 mm gaps.
+    let mut hr = Volume::zeros([32, 64, 64], [1.5, 0.3125, 0.3125]);
+    hr.meta.slice_thickness_mm = Some(1.5);
+    let scan = thick_slices(&hr, [4, 1, 1], SliceProfile::Box);
+    assert_eq!(scan.meta.slice_thickness_mm, None);
+    let task = Task::for_scan(&scan, Some(4.0), None, SliceProfile::Box).unwrap();
+    assert!((task.geometry.thickness_mm - 6.0).abs() < 1e-9);
+    assert_eq!(task.geometry.gap_mm(), 0.0);
+    // Untouched along every axis: the source's thickness stays.
+    let same = thick_slices(&hr, [1, 1, 1], SliceProfile::Box);
+    assert_eq!(same.meta.slice_thickness_mm, Some(1.5));
+}
