@@ -48,7 +48,7 @@ fn pairs_imitate_the_thick_axis() {
         (0..n).map(|k| f(k as f64 * pixel)).collect(),
     );
     let thick = thick_slices(&line, [1, 1, 4], SliceProfile::Box);
-    let up = resample(&thick, [1, 1, n], Method::BSpline);
+    let up = resample(&thick, [1, 1, n], task.baseline);
     for r in 0..8 {
         for j in 0..16 {
             // Input minus target: the constant of the other axis cancels.
@@ -171,7 +171,7 @@ fn an_adapted_card_runs_both_orientations_on_the_fov_keeping_grid() {
     assert_eq!(prepared.views[1].input.dims, [18, 18, 20]);
     let outputs: Vec<Volume> = prepared.views.iter().map(|v| v.input.clone()).collect();
     let out = prepared.finish(&outputs, &card, &scan.meta);
-    let expected = resample(&scan, [20, 18, 18], Method::BSpline);
+    let expected = resample(&scan, [20, 18, 18], task.baseline);
     assert_eq!(out.dims, expected.dims);
     assert_eq!(out.affine, expected.affine);
     for (a, b) in out.data.iter().zip(&expected.data) {
@@ -203,4 +203,15 @@ fn simulated_thick_slices_forget_the_source_thickness() {
     // Untouched along every axis: the source's thickness stays.
     let same = thick_slices(&hr, [1, 1, 1], SliceProfile::Box);
     assert_eq!(same.meta.slice_thickness_mm, Some(1.5));
+}
+
+#[test]
+fn learning_feeds_the_network_what_the_generic_model_was_trained_on() {
+    // Learning starts from the generic weights: its input is their baseline (Keys cubic), not
+    // the stronger B-spline (which scored lower once learned: README).
+    let scan = Volume::zeros([64, 64, 8], [0.5, 0.5, 3.0]);
+    let task = Task::for_scan(&scan, None, None, SliceProfile::Box).unwrap();
+    let generic = crate::model::card::read_card("fast", &generic()).unwrap();
+    assert_eq!(task.baseline, generic.degradation.baseline_method());
+    assert_eq!(task.baseline, Method::Cubic);
 }
