@@ -92,7 +92,7 @@ struct AdaptArgs {
     #[arg(long, requires = "adapt")]
     spacing: Option<f64>,
     /// Learning steps (batches of 8 pairs; 0.09-0.18 s each on 2 busy CPU cores).
-    #[arg(long, requires = "adapt", default_value_t = 1000)]
+    #[arg(long, requires = "adapt", default_value_t = mrisr::adapt::learn::Settings::default().steps)]
     steps: u64,
     /// Slice thickness in mm, when the series does not say or says wrong (default: the
     /// slice spacing, i.e. contiguous slices).
