@@ -625,7 +625,23 @@ enum Samples<'a> {
     Stored16(&'a [u16], decode::Stored),
 }
 
-impl Image<'_> {
+impl<'a> Image<'a> {
+    /// The samples, if they are grey values already.
+    fn grey(&self) -> Option<&'a [f32]> {
+        match self.samples {
+            Samples::Grey(d) => Some(d),
+            Samples::Stored16(..) => None,
+        }
+    }
+
+    /// The samples, if they are stored 16-bit values.
+    fn stored16(&self) -> Option<&'a [u16]> {
+        match self.samples {
+            Samples::Stored16(d, _) => Some(d),
+            Samples::Grey(_) => None,
+        }
+    }
+
     /// Whether `self` and `other` can be placed together (see [`place_images`]).
     fn same_kind(&self, other: &Image<'_>) -> bool {
         self.stride == other.stride
@@ -700,40 +716,40 @@ fn place_images(
                 (s.slope != 1.0 || s.intercept != 0.0).then_some((s.slope, s.intercept))
             })
             .collect();
-        let (out, nd, stride) = (&mut volumes[v], plan.natural_dims, first.stride);
+        let (out, nd) = (&mut volumes[v], plan.natural_dims);
+        // `same_kind` keeps a run to one sample type, so each arm's slab holds every image.
+        let slab = Run {
+            k0,
+            run,
+            stride: first.stride,
+            rescale,
+        };
         match first.samples {
-            Samples::Grey(_) => {
-                let images = run
-                    .iter()
-                    .filter_map(|(.., im)| match im.samples {
-                        Samples::Grey(d) => Some(d),
-                        Samples::Stored16(..) => None,
-                    })
-                    .collect();
-                let slab = place::Slab {
-                    k0,
-                    images,
-                    stride,
-                    rescale,
-                };
-                place::place(out, nd, map, &slab, |x: f32| x);
-            }
+            Samples::Grey(_) => place::place(out, nd, map, &slab.of(Image::grey), |x: f32| x),
             Samples::Stored16(_, st) => {
-                let images = run
-                    .iter()
-                    .filter_map(|(.., im)| match im.samples {
-                        Samples::Stored16(d, _) => Some(d),
-                        Samples::Grey(_) => None,
-                    })
-                    .collect();
-                let slab = place::Slab {
-                    k0,
-                    images,
-                    stride,
-                    rescale,
-                };
-                place::place(out, nd, map, &slab, |x: u16| st.grey(u32::from(x)));
+                let grey = |x: u16| st.grey(u32::from(x));
+                place::place(out, nd, map, &slab.of(Image::stored16), grey)
             }
+        }
+    }
+}
+
+/// Consecutive slices of one volume that [`place::place`] takes together.
+struct Run<'r, 'a> {
+    k0: usize,
+    run: &'r [(usize, usize, SliceRef, Image<'a>)],
+    stride: usize,
+    rescale: Vec<Option<(f64, f64)>>,
+}
+
+impl<'a> Run<'_, 'a> {
+    /// The run as a slab of the samples `pick` takes from each image.
+    fn of<S>(self, pick: fn(&Image<'a>) -> Option<&'a [S]>) -> place::Slab<'a, S> {
+        place::Slab {
+            k0: self.k0,
+            images: self.run.iter().filter_map(|(.., im)| pick(im)).collect(),
+            stride: self.stride,
+            rescale: self.rescale,
         }
     }
 }
