@@ -75,7 +75,7 @@ const handlers = {
   },
   async 'sr-network'({ parts, planes }, id) {
     const h = fromParts(parts);
-    const [k0, k1] = planes ?? [0, parts.dims[2]];
+    const [k0, k1] = planes; // the slab's own planes along k (compute.js, splitSlabs)
     const out = wasm.sr_network(h, k0, k1, (done, total) => self.postMessage({ id, progress: [done, total] }));
     try { return transferParts(out.toParts()); } finally { out.free(); }
   },
