@@ -47,6 +47,8 @@ struct TaskInfo {
     spacing_out_mm: f64,
     /// "0.31 x 0.31 x 1.50 mm, slices along i, 1.50 mm thick (no gap)".
     geometry: String,
+    /// Learning steps by default (the command's `--steps` default), for the Steps field.
+    default_steps: u64,
 }
 
 fn task_for(
@@ -59,8 +61,8 @@ fn task_for(
 
 /// The task of learning from `input` at `factor` (default: the task's own): JSON
 /// `{factor, default_factor, thick_axis, slices, slices_out, spacing_mm, spacing_out_mm,
-/// geometry}`. Errors with the library's message on a volume with no thick axis (nearly
-/// isotropic), one too small to learn from, or a factor out of range.
+/// geometry, default_steps}`. Errors with the library's message on a volume with no thick
+/// axis (nearly isotropic), one too small to learn from, or a factor out of range.
 #[wasm_bindgen]
 pub fn learn_task(input: &VolumeHandle, factor: Option<f64>) -> Result<String, JsValue> {
     let task = task_for(&input.vol, factor, None)?;
@@ -75,6 +77,7 @@ pub fn learn_task(input: &VolumeHandle, factor: Option<f64>) -> Result<String, J
         spacing_mm: g.slice_spacing(),
         spacing_out_mm: task.output_spacing(slices),
         geometry: g.describe(),
+        default_steps: mrisr::adapt::learn::Settings::default().steps,
     };
     serde_json::to_string(&info).map_err(js_error)
 }

@@ -21,6 +21,9 @@ export function updateLearnTask(reset = false) {
   try {
     const t = JSON.parse(learn_task(state.orig.handle, field.value === '' ? undefined : +field.value));
     if (field.value === '') field.value = String(t.default_factor);
+    // Steps: the library's default until the user types another number.
+    const steps = $('#learn-steps');
+    if (steps.value === '') { steps.value = String(t.default_steps); updateLearnTime(); }
     hint.textContent = `${t.slices} → ${t.slices_out} slices of ${fmt(t.spacing_out_mm, 2)} mm (now ${fmt(t.spacing_mm, 2)} mm)`;
     hint.title = t.geometry;
     if (status.classList.contains('warn') && !state.running) setStatus(status, '');

@@ -30,7 +30,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            steps: 2000,
+            steps: 8000,
             batch: 8,
             patch: [48, 48],
             lr: 2e-3,
