@@ -561,8 +561,8 @@ try {
     const hint = await page.textContent('#learn-spacing');
     assert(dflt === '4' && /^80 → 320 slices of 0\.3[78] mm/.test(hint), `default factor ${dflt}, "${hint}"`);
     // The Steps field starts at the library's default (the module's, not a copy in the page).
-    const steps = await page.inputValue('#learn-steps');
-    assert(/^[1-9][0-9]*$/.test(steps), `Steps field "${steps}": expected the module's default`);
+    const stepsField = await page.inputValue('#learn-steps');
+    assert(/^[1-9][0-9]*$/.test(stepsField), `Steps field "${stepsField}": expected the module's default`);
     await page.fill('#learn-factor', '3');
     await page.waitForFunction(() => document.querySelector('#learn-spacing').textContent.startsWith('80 → 240 slices of 0.5 mm'));
     await page.fill('#learn-steps', '12');
