@@ -17,7 +17,8 @@ stamp "native build, linted: clippy -D warnings on our crates (mrisr, kernels, t
 # second time by `cargo clippy` (about 5 min cold). Every cargo command below keeps the wrapper:
 # without it our crates would be built again. `--no-run --all-targets`: the benchmarks are
 # linted too, but not run.
-export RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
+clippy_driver=$(command -v clippy-driver) || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 cargo test --no-run --all-targets
 
