@@ -91,7 +91,7 @@ struct AdaptArgs {
     /// Output slice spacing in mm (instead of --factor).
     #[arg(long, requires = "adapt")]
     spacing: Option<f64>,
-    /// Learning steps (batches of 8 pairs; 0.09-0.18 s each on 2 busy CPU cores).
+    /// Learning steps (batches of 8 pairs; about 0.02 s each on 2 quiet CPU cores).
     #[arg(long, requires = "adapt", default_value_t = mrisr::adapt::learn::Settings::default().steps)]
     steps: u64,
     /// Slice thickness in mm, when the series does not say or says wrong (default: the
